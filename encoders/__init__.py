@@ -1,0 +1,1 @@
+"""Encoders: item texts through a pretrained language model, and the user state."""

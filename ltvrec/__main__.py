@@ -1,0 +1,3 @@
+from ltvrec.cli import main
+
+main()

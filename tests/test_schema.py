@@ -1,0 +1,193 @@
+"""The log schema: valid logs pass once; every kind of bad input names column and row."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import tiny_catalog_frame, tiny_log_frame
+
+from ltvrec.interactions import InteractionLog, ItemCatalog, LogValidationError
+
+
+def test_valid_log_is_typed_sorted_and_sessioned() -> None:
+    log = InteractionLog.from_frame(tiny_log_frame(), ItemCatalog.from_frame(tiny_catalog_frame()))
+    f = log.frame
+    assert isinstance(f["timestamp"].dtype, pd.DatetimeTZDtype)
+    assert f["click"].dtype == np.int8
+    assert f["timestamp"].is_monotonic_increasing
+    assert log.n_requests == 4 and log.n_users == 2 and log.n_rows == 8
+    assert log.pscore_columns == ("pscore",)
+    assert not log.consumption_only
+
+
+def _with(**changes: object) -> pd.DataFrame:
+    f = tiny_log_frame()
+    for key, value in changes.items():
+        if value is _DROP:
+            f = f.drop(columns=key)
+        else:
+            f[key] = value  # type: ignore[call-overload]
+    return f
+
+
+_DROP = object()
+
+# (description, frame, catalog?, column, row, message fragment)
+INVALID = [
+    ("missing column", _with(reward=_DROP), False, "reward", None, "missing required column"),
+    (
+        "missing user",
+        _with(user_id=[10, 10, None, 10, 20, 20, 10, 10]),
+        False,
+        "user_id",
+        3,
+        "missing id",
+    ),
+    ("float ids", _with(item_id=[1.5, 2, 2, 3, 1, 3, 3, 1]), False, "item_id", 1, "float"),
+    (
+        "reward text",
+        _with(reward=["0", "1", "x", "0", "1", "0", "0", "0"]),
+        False,
+        "reward",
+        3,
+        "expected a number",
+    ),
+    (
+        "reward NaN",
+        _with(reward=[0, 1, 0, np.nan, 1, 0, 0, 0]),
+        False,
+        "reward",
+        4,
+        "not a finite number",
+    ),
+    (
+        "reward inf",
+        _with(reward=[0, 1, 0, 0, np.inf, 0, 0, 0]),
+        False,
+        "reward",
+        5,
+        "not a finite number",
+    ),
+    (
+        "bad time",
+        _with(timestamp=["2024-01-01"] * 5 + ["yesterday"] + ["2024-01-02"] * 2),
+        False,
+        "timestamp",
+        6,
+        "cannot parse",
+    ),
+    ("click 2", _with(click=[0, 1, 2, 0, 1, 0, 0, 0]), False, "click", 3, r"integer in \[0, 1\]"),
+    ("negative position", _with(position=[0, -1, 0, 1, 0, 1, 0, 1]), False, "position", 2, ">= 0"),
+    (
+        "pscore zero",
+        _with(pscore=[0.1, 0.1, 0.0, 0.0, 0.3, 0.3, 0.4, 0.4]),
+        False,
+        "pscore",
+        3,
+        r"outside \(0, 1\]",
+    ),
+    (
+        "pscore > 1",
+        _with(pscore=[0.1, 0.1, 0.2, 0.2, 1.3, 1.3, 0.4, 0.4]),
+        False,
+        "pscore",
+        5,
+        r"outside \(0, 1\]",
+    ),
+    (
+        "pscore varies in request",
+        _with(pscore=[0.1, 0.2, 0.2, 0.2, 0.3, 0.3, 0.4, 0.4]),
+        False,
+        "pscore",
+        2,
+        "more than one pscore",
+    ),
+    (
+        "duplicate position",
+        _with(position=[0, 0, 0, 1, 0, 1, 0, 1]),
+        False,
+        "position",
+        2,
+        "position 0 twice",
+    ),
+    (
+        "user changes in request",
+        _with(user_id=[10, 11, 10, 10, 20, 20, 10, 10]),
+        False,
+        "user_id",
+        2,
+        "more than one user_id",
+    ),
+    (
+        "unknown item",
+        _with(item_id=[1, 2, 2, 3, 1, 9, 3, 1]),
+        True,
+        "item_id",
+        6,
+        "not in the catalog",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("frame", "with_catalog", "column", "row", "fragment"),
+    [case[1:] for case in INVALID],
+    ids=[case[0] for case in INVALID],
+)
+def test_invalid_logs_name_column_and_row(
+    frame: pd.DataFrame, with_catalog: bool, column: str, row: int | None, fragment: str
+) -> None:
+    catalog = ItemCatalog.from_frame(tiny_catalog_frame()) if with_catalog else None
+    with pytest.raises(LogValidationError, match=fragment) as info:
+        InteractionLog.from_frame(frame, catalog)
+    assert info.value.column == column
+    assert info.value.row == row
+    assert str(info.value).startswith(f"column '{column}'")
+
+
+def test_empty_log_is_rejected() -> None:
+    with pytest.raises(LogValidationError, match="empty"):
+        InteractionLog.from_frame(tiny_log_frame().iloc[:0])
+
+
+@pytest.mark.parametrize(
+    ("frame", "fragment"),
+    [
+        (pd.DataFrame({"item_id": [], "text": []}), "empty"),
+        (pd.DataFrame({"item_id": [1]}), "missing required catalog column"),
+        (pd.DataFrame({"item_id": [1, 1], "text": ["a", "b"]}), "appears twice"),
+        (pd.DataFrame({"item_id": [1, 2], "text": ["a", "  "]}), "empty item text"),
+        (pd.DataFrame({"item_id": [1, 2], "text": ["a", 3]}), "expected a string"),
+    ],
+)
+def test_invalid_catalogs(frame: pd.DataFrame, fragment: str) -> None:
+    with pytest.raises(LogValidationError, match=fragment):
+        ItemCatalog.from_frame(frame)
+
+
+def test_epoch_seconds_and_iso_strings_give_the_same_times() -> None:
+    iso = InteractionLog.from_frame(tiny_log_frame())
+    epoch = tiny_log_frame()
+    seconds = (pd.to_datetime(epoch["timestamp"]) - pd.Timestamp(0, tz="UTC")) // pd.Timedelta("1s")
+    epoch["timestamp"] = seconds
+    assert (InteractionLog.from_frame(epoch).frame["timestamp"] == iso.frame["timestamp"]).all()
+
+
+def test_string_ids_are_kept() -> None:
+    f = tiny_log_frame()
+    f["user_id"] = f["user_id"].map(lambda u: f"u{u}")
+    log = InteractionLog.from_frame(f)
+    assert set(log.frame["user_id"]) == {"u10", "u20"}
+
+
+def test_require_names_the_component_and_the_missing_column() -> None:
+    log = InteractionLog.from_frame(tiny_log_frame())
+    with pytest.raises(LogValidationError, match="column 'pscore_cascade': RIPS needs this"):
+        log.require(("pscore_cascade",), "RIPS")
+    log.require(("pscore",), "IPS")  # present: no error
+
+
+def test_catalog_index_of_marks_unknown_ids() -> None:
+    cat = ItemCatalog.from_frame(tiny_catalog_frame())
+    np.testing.assert_array_equal(cat.index_of(np.array([3, 1, 7])), [2, 0, -1])
