@@ -22,6 +22,7 @@ demo: $(FILES)
 	$(BIN)/ltvrec data fetch ml-100k
 	$(BIN)/ltvrec data validate ml-100k
 	$(BIN)/ltvrec data describe ml-100k
+	$(BIN)/ltvrec encode --dataset ml-100k --out runs/demo/encoding
 
 test: lint typecheck pytest
 

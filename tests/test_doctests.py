@@ -7,7 +7,14 @@ import importlib
 
 import pytest
 
-MODULES = ["ltvrec.config", "ltvrec.interactions", "ltvrec.interactions.schema"]
+MODULES = [
+    "ltvrec.config",
+    "ltvrec.interactions",
+    "ltvrec.interactions.schema",
+    "ltvrec.encoders.text",
+    "ltvrec.encoders.cache",
+    "ltvrec.encoders.state",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

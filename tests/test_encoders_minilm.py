@@ -1,0 +1,70 @@
+"""Integration: the real all-MiniLM-L6-v2 (installed by `make test`, loaded offline)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ltvrec.encoders import DEFAULT_MODEL, ItemEncoding, TransformerTextEncoder
+from ltvrec.encoders.text import DEFAULT_MODEL_SHA256, default_model_dir
+from ltvrec.interactions import Dataset
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def minilm() -> TransformerTextEncoder:
+    return TransformerTextEncoder(batch_size=128)
+
+
+def test_identity_records_the_verified_weights(minilm: TransformerTextEncoder) -> None:
+    ident = minilm.identity
+    assert ident.model_id == DEFAULT_MODEL and ident.weights_sha256 == DEFAULT_MODEL_SHA256
+    assert (ident.dim, ident.max_length, ident.pooling, ident.normalize) == (384, 256, "mean", True)
+
+
+def test_semantic_sanity(minilm: TransformerTextEncoder) -> None:
+    e = minilm.encode(["a dog", "a puppy", "a spreadsheet"]).embeddings
+    assert e[0] @ e[1] > e[0] @ e[2] + 0.3
+
+
+@pytest.mark.slow
+def test_parity_with_sentence_transformers_on_all_ml100k_titles(
+    minilm: TransformerTextEncoder, ml100k: Dataset
+) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    texts = ml100k.catalog.texts
+    ours = minilm.encode(texts)
+    st = SentenceTransformer(str(default_model_dir()), device="cpu")
+    ref = st.encode(texts, batch_size=64, convert_to_numpy=True)
+    assert ours.embeddings.shape == (1682, 384) and ours.n_truncated == 0
+    assert np.abs(ours.embeddings - ref).max() <= 1e-5
+
+
+@pytest.mark.slow
+def test_cli_encode_writes_the_cache_then_hits_it(tmp_path: Path, ml100k: Dataset) -> None:
+    def run() -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "ltvrec", "encode", "--dataset", "ml-100k", "--out",
+             str(tmp_path / "enc"), "--cache-dir", str(tmp_path / "cache"), "--dim", "16"],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    first = run()
+    assert "encoded 1,682 items with sentence-transformers/all-MiniLM-L6-v2" in first
+    assert "items/s" in first and "dim 384 -> 16" in first
+    assert len(list((tmp_path / "cache" / "embeddings").glob("*.safetensors"))) == 1
+    assert "from the cache" in run()
+    enc = ItemEncoding.load(tmp_path / "enc")
+    assert enc.embeddings.shape == (1682, 16)
+    meta = json.loads((tmp_path / "enc" / "encoder.json").read_text())
+    assert meta["provenance"]["dataset"] == "ml-100k"
+    assert meta["encoder"]["weights_sha256"] == DEFAULT_MODEL_SHA256
