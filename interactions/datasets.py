@@ -442,7 +442,8 @@ def load(
             )
     if not path.is_dir():
         raise FileNotFoundError(
-            f"expected a data set name ({', '.join(RECIPES)}) or a folder, got '{name_or_path}'"
+            f"expected a data set name ({', '.join(RECIPES)}) or a folder holding log.* and "
+            f"catalog.*, got '{name_or_path}'"
         )
     prov_file = path / "provenance.json"
     provenance: dict[str, Any] = json.loads(prov_file.read_text()) if prov_file.is_file() else {}

@@ -21,6 +21,8 @@ from rich.table import Table
 
 from ltvrec import __version__
 from ltvrec.config import DataConfig, EncodeConfig, config_to_dict, field_docs, load_config
+from ltvrec.simulators.fitted import FitConfig
+from ltvrec.simulators.known_world import KnownWorldConfig
 
 app = typer.Typer(
     help="Optimise the long-term value of recommendations.",
@@ -32,11 +34,20 @@ data_app = typer.Typer(help="Fetch, validate and describe logged data.", no_args
 config_app = typer.Typer(help="Show configuration fields and defaults.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(config_app, name="config")
+simulate_app = typer.Typer(help="Generate logs from a simulator.", no_args_is_help=True)
+sim_app = typer.Typer(help="Fit a simulator from logs; report its fidelity.", no_args_is_help=True)
+app.add_typer(simulate_app, name="simulate")
+app.add_typer(sim_app, name="sim")
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
-CONFIGS: dict[str, type] = {"data": DataConfig, "encode": EncodeConfig}
+CONFIGS: dict[str, type] = {
+    "data": DataConfig,
+    "encode": EncodeConfig,
+    "known-world": KnownWorldConfig,
+    "fit": FitConfig,
+}
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="YAML file of config fields (see configs/).")
@@ -195,6 +206,54 @@ def data_validate(
 # ----------------------------------------------------------------------------- encode
 
 
+def _text_encoder(cfg: EncodeConfig) -> Any:
+    from ltvrec.encoders import HashingTextEncoder, TransformerTextEncoder
+
+    if cfg.model == "hashing":
+        return HashingTextEncoder(seed=cfg.seed)
+    return TransformerTextEncoder(
+        cfg.model,
+        pooling="cls" if cfg.pooling == "cls" else "mean",
+        normalize=cfg.normalize,
+        max_length=cfg.max_length,
+        batch_size=cfg.batch_size,
+        num_threads=cfg.num_threads,
+    )
+
+
+def _encode_with_progress(
+    catalog: Any, cfg: EncodeConfig, cache_root: Path | None, provenance: dict[str, Any]
+) -> Any:
+    """Encode a catalog (through the cache) with a progress bar; returns an ItemEncoding."""
+    from rich.progress import BarColumn, MofNCompleteColumn
+
+    from ltvrec.encoders import EmbeddingCache
+    from ltvrec.encoders.items import encode_catalog
+
+    with _steps() as say:
+        say(f"loading {cfg.model}")
+        encoder = _text_encoder(cfg)
+    cache = EmbeddingCache(cache_root / "embeddings" if cache_root else None)
+    with Progress(
+        TextColumn("encoding"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("encode", total=catalog.n_items)
+        return encode_catalog(
+            catalog,
+            encoder,
+            dim=cfg.dim,
+            cache=cache,
+            seed=cfg.seed,
+            progress=lambda done: bar.update(task, completed=done),
+            provenance={**provenance, "config": config_to_dict(cfg)},
+        ), cache
+
+
 @app.command("encode")
 def encode(
     dataset: Annotated[str, typer.Option(help="Data set name or folder whose catalog to encode.")],
@@ -214,10 +273,6 @@ def encode(
     """Encode a catalog's item texts with a language model (cached), project with PCA."""
     import time
 
-    from rich.progress import BarColumn, MofNCompleteColumn
-
-    from ltvrec.encoders import EmbeddingCache, HashingTextEncoder, TransformerTextEncoder
-    from ltvrec.encoders.items import encode_catalog
     from ltvrec.interactions import load
 
     flags = {"model": model, "dim": dim, "batch_size": batch_size, "num_threads": threads}
@@ -226,56 +281,176 @@ def encode(
         overrides[overrides.index("dim=0")] = "dim=null"
     cfg = load_config(EncodeConfig, config, [*overrides, *(set_ or [])])
     ds = load(dataset)
-    texts = ds.catalog.texts
-    with _steps() as say:
-        say(f"loading {cfg.model}")
-        encoder: Any
-        if cfg.model == "hashing":
-            encoder = HashingTextEncoder(seed=cfg.seed)
-        else:
-            encoder = TransformerTextEncoder(
-                cfg.model,
-                pooling="cls" if cfg.pooling == "cls" else "mean",
-                normalize=cfg.normalize,
-                max_length=cfg.max_length,
-                batch_size=cfg.batch_size,
-                num_threads=cfg.num_threads,
-            )
-    cache = EmbeddingCache(cache_dir / "embeddings" if cache_dir else None)
     start = time.perf_counter()
-    with Progress(
-        TextColumn("encoding"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("encode", total=len(texts))
-        enc = encode_catalog(
-            ds.catalog,
-            encoder,
-            dim=cfg.dim,
-            cache=cache,
-            seed=cfg.seed,
-            progress=lambda done: bar.update(task, completed=done),
-            provenance={
-                "dataset": ds.name,
-                "dataset_converted_files": ds.provenance.get("converted_files", {}),
-                "config": config_to_dict(cfg),
-            },
-        )
+    enc, cache = _encode_with_progress(
+        ds.catalog,
+        cfg,
+        cache_dir,
+        {"dataset": ds.name, "dataset_converted_files": ds.provenance.get("converted_files", {})},
+    )
     seconds = time.perf_counter() - start
     enc.save(out)
-    how = "from the cache" if enc.from_cache else f"{len(texts) / seconds:,.0f} items/s"
-    console.print(
-        f"encoded {len(texts):,} items with {enc.identity.model_id} ({how}, {seconds:.2f} s); "
-        f"dim {enc.raw.shape[1]} -> {enc.dim}; truncated texts: {enc.n_truncated}",
-        markup=False,
-        highlight=False,
+    n = ds.catalog.n_items
+    how = "from the cache" if enc.from_cache else f"{n / seconds:,.0f} items/s"
+    _say(
+        f"encoded {n:,} items with {enc.identity.model_id} ({how}, {seconds:.2f} s); "
+        f"dim {enc.raw.shape[1]} -> {enc.dim}; truncated texts: {enc.n_truncated}"
     )
-    console.print(f"cache: {cache.root}", markup=False, highlight=False)
-    console.print(f"wrote: {out}", markup=False, highlight=False)
+    _say(f"cache: {cache.root}")
+    _say(f"wrote: {out}")
+
+
+def _say(text: str) -> None:
+    console.print(text, markup=False, highlight=False)
+
+
+# ----------------------------------------------------------------------- simulators
+
+
+@simulate_app.command("known-world")
+def simulate_known_world(
+    out: Annotated[
+        Path, typer.Option(help="Folder for log.parquet, catalog.parquet, provenance.json.")
+    ],
+    users: Annotated[int, typer.Option(help="Users to follow over the horizon.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed of the users and every draw.")] = 0,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Logs of the known world's logging policy (exact propensities), in the schema."""
+    import json
+
+    from ltvrec.interactions.io import atomic_path, sha256_file, write_catalog, write_log
+    from ltvrec.simulators import KnownWorld, PlackettLucePolicy, simulate_log
+    from ltvrec.simulators.logs import known_world_catalog
+
+    if users < 1:
+        raise CliError(f"--users must be >= 1, got {users}")
+    cfg = load_config(KnownWorldConfig, config, set_)
+    with _steps() as say:
+        say("building the known world")
+        world = KnownWorld(cfg)
+        policy = PlackettLucePolicy(world.logging_scores(), world.slate_size)
+        say(f"simulating {users:,} users over {cfg.horizon_days:g} days")
+        log = simulate_log(world, policy, users, seed)
+        catalog = known_world_catalog(world.items.titles, world.items.price)
+        say("writing")
+        write_log(log, out / "log.parquet")
+        write_catalog(catalog, out / "catalog.parquet")
+    from ltvrec import __version__
+
+    provenance = {
+        "name": "known-world",
+        "source": {
+            "simulator": "KnownWorld",
+            "config": config_to_dict(cfg),
+            "users": users,
+            "seed": seed,
+        },
+        "converted_files": {f: sha256_file(out / f) for f in ("log.parquet", "catalog.parquet")},
+        "ltvrec_version": __version__,
+    }
+    with atomic_path(out / "provenance.json") as tmp:
+        tmp.write_text(json.dumps(provenance, indent=2) + "\n")
+    _say(f"{log.n_requests:,} requests, {log.n_rows:,} rows, {log.n_users:,} users -> {out}")
+
+
+def _embeddings_for(
+    ds: Any, encoding: Path | None, model: str | None, cache_dir: Path | None
+) -> Any:
+    from ltvrec.encoders import ItemEncoding
+
+    if encoding is not None:
+        enc = ItemEncoding.load(encoding)
+        if list(enc.item_ids) != list(ds.catalog.item_ids):
+            raise CliError(f"{encoding} encodes other items than {ds.name}'s catalog")
+        return enc
+    cfg = EncodeConfig(model=model) if model else EncodeConfig()
+    enc, _ = _encode_with_progress(ds.catalog, cfg, cache_dir, {"dataset": ds.name})
+    return enc
+
+
+@sim_app.command("fit")
+def sim_fit(
+    data: Annotated[str, typer.Option(help="Data set name or folder (log + catalog).")],
+    out: Annotated[Path, typer.Option(help="Folder for the fitted simulator.")],
+    encoding: Annotated[
+        Path | None, typer.Option(help="Item encoding from `ltvrec encode` (default: encode now).")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Text model when encoding now.")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Embedding cache root.")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Fit choice, reward, leave and return models from a log; save the simulator."""
+    from ltvrec.interactions import load
+    from ltvrec.simulators import fit_simulator
+
+    cfg = load_config(FitConfig, config, set_)
+    ds = load(data)
+    enc = _embeddings_for(ds, encoding, model, cache_dir)
+    with _steps() as say:
+        say(f"fitting on {ds.log.n_requests:,} requests")
+        sim = fit_simulator(
+            ds.log,
+            ds.catalog,
+            enc.embeddings,
+            cfg,
+            provenance={
+                "dataset": ds.name,
+                "data_files": ds.provenance.get("converted_files", {}),
+                "encoder": enc.identity.to_dict(),
+                "texts_sha256": enc.texts_sha256,
+            },
+        )
+        sim.save(out)
+    fit = sim.meta["fit"]
+    _say(
+        f"fitted on {fit['requests']:,} requests, {fit['users']:,} users, {fit['sessions']:,} "
+        f"sessions; slate size {sim.slate_size}, horizon {sim.horizon_days:.1f} days -> {out}"
+    )
+    for a in sim.meta["assumptions"]:
+        _say(f"assumption: {a}")
+
+
+@sim_app.command("report")
+def sim_report(
+    sim_dir: Annotated[
+        Path, typer.Argument(help="A fitted simulator folder (its config is reused).")
+    ],
+    data: Annotated[str, typer.Option(help="Data set name or folder the simulator was fitted on.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Report folder (default SIM_DIR/report).")
+    ] = None,
+    test_fraction: Annotated[
+        float, typer.Option(help="Share of requests (by time) held out.")
+    ] = 0.2,
+    users: Annotated[int, typer.Option(help="Simulated users for the distributions.")] = 2000,
+) -> None:
+    """Fidelity on a time split: choice LL/AUC/calibration, session and return-gap
+    distances, logged vs simulated value. Writes JSON, Markdown and PNG."""
+    import dataclasses
+
+    from ltvrec.interactions import load
+    from ltvrec.simulators import FittedSimulator
+    from ltvrec.simulators.fidelity import fidelity_report, write_report
+
+    sim = FittedSimulator.load(sim_dir)
+    ds = load(data)
+    if list(sim.item_ids) != list(ds.catalog.item_ids):
+        raise CliError(f"{sim_dir} was fitted on other items than {ds.name}'s catalog")
+    known = {f.name for f in dataclasses.fields(FitConfig)}
+    cfg = FitConfig(**{k: v for k, v in sim.meta.get("config", {}).items() if k in known})
+    with _steps() as say:
+        say(
+            f"refitting on the first {1 - test_fraction:.0%} of time and simulating {users:,} users"
+        )
+        report, _ = fidelity_report(
+            ds.log, ds.catalog, sim.item_embeddings, cfg, test_fraction, n_sim_users=users
+        )
+        folder = write_report(report, out or sim_dir / "report", ds.name)
+    _say((folder / "fidelity.md").read_text())
+    _say(f"wrote: {folder}")
 
 
 # ----------------------------------------------------------------------------- config

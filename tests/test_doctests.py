@@ -14,6 +14,7 @@ MODULES = [
     "ltvrec.encoders.text",
     "ltvrec.encoders.cache",
     "ltvrec.encoders.state",
+    "ltvrec.simulators.known_world",
 ]
 
 

@@ -1,0 +1,232 @@
+"""The batched user-simulator protocol and the session process every simulator shares.
+
+A simulator holds no users itself. ``reset(n, rng)`` returns a :class:`SimState` for n
+users; ``step(state, slates, rng)`` returns the next state and a :class:`StepResult`.
+All randomness comes from the ``numpy.random.Generator`` passed in. The known world and
+the fitted simulator differ only in the hooks below; the step itself — choice, reward,
+state update, leaving, churn, return and the horizon — is written once here, so the
+scalar env, the vector env and every experiment run the same code.
+
+One step is one request:
+
+1. choice: multinomial logit over the slate plus a no-click option
+   (``choice_logits -> [B, K+1]``, column 0 = no click), drawn by Gumbel-max;
+2. reward given the click (``reward``);
+3. hidden-state update (``after_request``) and the observable user state
+   (:class:`~ltvrec.encoders.UserStateEncoder`) update;
+4. leave: the session ends with probability ``leave_prob``;
+5. at a session end: the user churns with probability ``churn_prob`` (terminal);
+   otherwise returns after ``return_gap`` days; a return at or past the horizon ends
+   the episode by truncation; otherwise a new session starts (``start_session``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Protocol
+
+import numpy as np
+
+from ltvrec.encoders.state import UserStateEncoder
+
+MINUTES_PER_REQUEST = 1.0
+"""Time a request takes inside a session (minutes)."""
+
+
+@dataclass(frozen=True)
+class SimState:
+    """The state of B simulated users.
+
+    Attributes:
+        obs: ``[B, S]`` float32, the observable user state (what policies see).
+        time: ``[B]`` days since each user's first request.
+        latent: named ``[B, ...]`` arrays only the simulator sees (e.g. satisfaction).
+    """
+
+    obs: np.ndarray
+    time: np.ndarray
+    latent: dict[str, np.ndarray]
+
+    @property
+    def n(self) -> int:
+        return len(self.time)
+
+    def take(self, idx: np.ndarray) -> SimState:
+        """The users at ``idx`` (indices or a boolean mask)."""
+        return SimState(self.obs[idx], self.time[idx], {k: v[idx] for k, v in self.latent.items()})
+
+    @staticmethod
+    def concat(states: list[SimState]) -> SimState:
+        return SimState(
+            np.concatenate([s.obs for s in states]),
+            np.concatenate([s.time for s in states]),
+            {k: np.concatenate([s.latent[k] for s in states]) for k in states[0].latent},
+        )
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What happened at one request, per user (all ``[B]``).
+
+    Attributes:
+        clicked_position: slate position clicked, -1 for no click.
+        clicked_item: item index clicked, -1 for no click.
+        reward: the request's reward.
+        session_end: the session ended after this request.
+        churned: the user left for good (the episode terminates).
+        truncated: the user's next return falls at or past the horizon.
+        return_gap: days until the next session (NaN when the session goes on).
+        time: days since the user's start, at this request.
+    """
+
+    clicked_position: np.ndarray
+    clicked_item: np.ndarray
+    reward: np.ndarray
+    session_end: np.ndarray
+    churned: np.ndarray
+    truncated: np.ndarray
+    return_gap: np.ndarray
+    time: np.ndarray
+
+    @property
+    def done(self) -> np.ndarray:
+        return self.churned | self.truncated
+
+    def take(self, idx: np.ndarray) -> StepResult:
+        return StepResult(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+
+
+class UserSimulator(Protocol):
+    """What envs, agents and experiments need from any simulator."""
+
+    n_items: int
+    slate_size: int
+    horizon_days: float
+    item_embeddings: np.ndarray
+    state_encoder: UserStateEncoder
+
+    def reset(self, n: int, rng: np.random.Generator) -> SimState: ...
+
+    def step(
+        self, state: SimState, slates: np.ndarray, rng: np.random.Generator
+    ) -> tuple[SimState, StepResult]: ...
+
+    def choice_logits(self, state: SimState, slates: np.ndarray) -> np.ndarray: ...
+
+    def item_click_logits(self, state: SimState) -> np.ndarray: ...
+
+
+def check_slates(slates: np.ndarray, n: int, n_items: int, k: int) -> np.ndarray:
+    """Validate a slate batch: shape ``[n, k]``, integer, in range, distinct per row."""
+    a = np.asarray(slates)
+    if a.shape != (n, k):
+        raise ValueError(f"expected slates of shape ({n}, {k}), got {a.shape}")
+    if not np.issubdtype(a.dtype, np.integer):
+        raise TypeError(f"expected integer item indices, got dtype {a.dtype}")
+    if a.size and (a.min() < 0 or a.max() >= n_items):
+        raise ValueError(f"item index out of range [0, {n_items}): got {a.min()}..{a.max()}")
+    srt = np.sort(a, axis=1)
+    dup = (srt[:, 1:] == srt[:, :-1]).any(axis=1)
+    if dup.any():
+        row = int(np.flatnonzero(dup)[0])
+        raise ValueError(
+            f"slate {row} repeats an item: {a[row].tolist()}; a slate holds K distinct items "
+            "(an independent-per-slot policy such as MultiDiscrete can propose duplicates)"
+        )
+    return a.astype(np.int64)
+
+
+class SessionSimulator:
+    """Base class: the shared step; subclasses fill in the hooks.
+
+    Subclasses set ``n_items``, ``slate_size``, ``horizon_days``, ``item_embeddings``
+    and ``state_encoder``, and implement the hooks below.
+    """
+
+    n_items: int
+    slate_size: int
+    horizon_days: float
+    item_embeddings: np.ndarray
+    state_encoder: UserStateEncoder
+
+    # ------------------------------------------------------------------ hooks
+    def init_latent(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        return {}
+
+    def choice_logits(self, state: SimState, slates: np.ndarray) -> np.ndarray:
+        """``[B, K+1]`` utilities: column 0 no click, column k+1 the item at position k."""
+        raise NotImplementedError
+
+    def item_click_logits(self, state: SimState) -> np.ndarray:
+        """``[B, N]`` utility of every item at the top position (for greedy policies)."""
+        raise NotImplementedError
+
+    def reward(self, state: SimState, item: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``[B]`` reward given the clicked item (-1: no click, reward 0)."""
+        return (item >= 0).astype(np.float64)
+
+    def after_request(
+        self, state: SimState, item: np.ndarray, reward: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        return state.latent
+
+    def leave_prob(self, state: SimState) -> np.ndarray:
+        raise NotImplementedError
+
+    def churn_prob(self, state: SimState) -> np.ndarray:
+        return np.zeros(state.n)
+
+    def return_gap(self, state: SimState, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+    def start_session(self, state: SimState, mask: np.ndarray) -> dict[str, np.ndarray]:
+        return state.latent
+
+    # ------------------------------------------------------------------ protocol
+    def reset(self, n: int, rng: np.random.Generator) -> SimState:
+        """n fresh users at time 0, at the start of their first session."""
+        enc = self.state_encoder
+        obs = enc.start_session(enc.initial(n), np.full(n, np.nan))
+        return SimState(obs=obs, time=np.zeros(n), latent=self.init_latent(n, rng))
+
+    def step(
+        self, state: SimState, slates: np.ndarray, rng: np.random.Generator
+    ) -> tuple[SimState, StepResult]:
+        """One request for every user in ``state``; see the module docstring."""
+        slates = check_slates(slates, state.n, self.n_items, self.slate_size)
+        logits = self.choice_logits(state, slates)
+        choice = np.argmax(logits + rng.gumbel(size=logits.shape), axis=1)  # 0 = no click
+        pos = choice - 1
+        clicked = pos >= 0
+        item = np.where(clicked, slates[np.arange(state.n), np.maximum(pos, 0)], -1)
+        reward = np.where(clicked, self.reward(state, item, rng), 0.0)
+
+        latent = self.after_request(state, item, reward)
+        obs = self.state_encoder.observe(state.obs, item, reward)
+        now = state.time
+        after = SimState(obs, now + MINUTES_PER_REQUEST / 1440.0, latent)
+
+        end = rng.random(state.n) < self.leave_prob(after)
+        churn = end & (rng.random(state.n) < self.churn_prob(after))
+        gap = np.full(state.n, np.nan)
+        gap[end] = self.return_gap(after.take(end), rng)
+        back = now + np.nan_to_num(gap, nan=0.0)
+        truncated = end & ~churn & (back >= self.horizon_days)
+        restart = end & ~churn & ~truncated
+        time = np.where(restart, back, after.time)
+        if restart.any():
+            obs = self.state_encoder.start_session(obs, gap * 24.0, restart)
+            after = SimState(obs, time, latent)
+            latent = self.start_session(after, restart)
+        nxt = SimState(obs, time, latent)
+        result = StepResult(
+            clicked_position=pos,
+            clicked_item=item,
+            reward=reward,
+            session_end=end,
+            churned=churn,
+            truncated=truncated,
+            return_gap=gap,
+            time=now,
+        )
+        return nxt, result

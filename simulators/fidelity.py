@@ -1,0 +1,342 @@
+"""Fidelity report: how well a fitted simulator matches held-out logs.
+
+On a time split (fit on the past, compare on the future):
+
+- **choice**: held-out log-likelihood per request and item-level AUC, beside a
+  popularity baseline (the same model with the user state switched off: item and
+  position biases only); calibration of the per-item click probability (reliability
+  curve, expected calibration error). Consumption-only logs: the consumed item against
+  sampled negatives instead.
+- **sessions and returns**: session lengths and return gaps of users simulated under a
+  replay policy (a context-free Plackett-Luce whose scores are the log frequencies of
+  items at the top position in the training log, or a given policy) against the
+  held-out log: KS distance for session lengths; for return gaps, the held-out
+  distribution is a Kaplan-Meier estimate (censoring-aware) and the distance is the
+  largest gap between the two CDFs up to the last held-out time.
+- **value**: clicks and reward per request and requests per session, simulated vs logged.
+- the assumptions in force (e.g. the no-click level of consumption-only logs).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ltvrec.interactions.io import atomic_path
+from ltvrec.interactions.schema import InteractionLog, ItemCatalog
+from ltvrec.interactions.sessions import return_gaps, session_table
+from ltvrec.interactions.splits import time_split
+from ltvrec.simulators.fitted import (
+    FitConfig,
+    FittedSimulator,
+    Trajectories,
+    fit_simulator,
+    replay_log,
+)
+from ltvrec.simulators.policies import PlackettLucePolicy, SimPolicy
+from ltvrec.simulators.rollout import evaluate, run_users
+
+
+def kaplan_meier(times: np.ndarray, censored: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Kaplan-Meier survival ``S(t)`` at the distinct event times: ``(t [m], S [m])``."""
+    order = np.argsort(times, kind="stable")
+    t, c = np.asarray(times)[order], np.asarray(censored)[order]
+    n = len(t)
+    at_risk = n - np.arange(n)
+    factors = np.where(c, 1.0, 1.0 - 1.0 / at_risk)
+    surv = np.cumprod(factors)
+    events = ~c
+    return t[events], surv[events]
+
+
+def ks_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sample Kolmogorov-Smirnov statistic (largest CDF difference)."""
+    a, b = np.sort(a), np.sort(b)
+    grid = np.union1d(a, b)
+    fa = np.searchsorted(a, grid, side="right") / len(a)
+    fb = np.searchsorted(b, grid, side="right") / len(b)
+    return float(np.abs(fa - fb).max())
+
+
+def km_distance(sim_gaps: np.ndarray, t_km: np.ndarray, s_km: np.ndarray) -> float:
+    """Largest |F_sim(t) - F_KM(t)| over the KM event times."""
+    if len(t_km) == 0 or len(sim_gaps) == 0:
+        return float("nan")
+    f_sim = np.searchsorted(np.sort(sim_gaps), t_km, side="right") / len(sim_gaps)
+    return float(np.abs(f_sim - (1.0 - s_km)).max())
+
+
+def _auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    if labels.min() == labels.max():
+        return float("nan")
+    return float(roc_auc_score(labels, scores))
+
+
+def _reliability(p: np.ndarray, y: np.ndarray, bins: int = 10) -> dict[str, Any]:
+    edges = np.quantile(p, np.linspace(0, 1, bins + 1))
+    which = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, bins - 1)
+    mean_p = np.bincount(which, weights=p, minlength=bins)
+    mean_y = np.bincount(which, weights=y, minlength=bins)
+    count = np.bincount(which, minlength=bins)
+    ok = count > 0
+    mp, my = mean_p[ok] / count[ok], mean_y[ok] / count[ok]
+    ece = float(np.sum(count[ok] * np.abs(mp - my)) / count.sum())
+    return {
+        "predicted": mp.tolist(),
+        "observed": my.tolist(),
+        "count": count[ok].tolist(),
+        "ece": ece,
+    }
+
+
+def _choice_metrics(
+    sim: FittedSimulator, traj: Trajectories, rows: np.ndarray, consumption: bool, seed: int
+) -> dict[str, Any]:
+    from ltvrec.simulators.base import SimState
+
+    state = SimState(traj.before[rows], traj.time[rows], {})
+    x = sim.standardizer(traj.before[rows])
+    # Popularity baseline: the same model with the user state switched off (x = 0).
+    pop = replace(
+        sim.choice, wq=np.zeros_like(sim.choice.wq), w_no_click=np.zeros_like(sim.choice.w_no_click)
+    )
+    pop_sim = _with_choice(sim, pop)
+    out: dict[str, Any] = {}
+    if consumption:
+        rng = np.random.default_rng(seed)
+        item = traj.clicked_item[rows]
+        neg = rng.integers(0, sim.n_items, (len(rows), 100))
+        cand = np.concatenate([item[:, None], neg], axis=1)
+        for name, s in (("model", sim), ("popularity", pop_sim)):
+            u = np.take_along_axis(s.item_click_logits(state), cand, axis=1)
+            ll = u[:, 0] - np.logaddexp.reduce(u, axis=1)
+            labels = np.zeros(cand.shape, dtype=int)
+            labels[:, 0] = 1
+            out[name] = {
+                "loglik_per_request_vs_100_negatives": float(ll.mean()),
+                "auc_consumed_vs_negatives": _auc(u.ravel(), labels.ravel()),
+            }
+        del x
+        return out
+    slates = traj.slates[rows]
+    shown = slates >= 0
+    safe = np.maximum(slates, 0)
+    target = traj.clicked_position[rows] + 1
+    for name, s in (("model", sim), ("popularity", pop_sim)):
+        logits = s.choice_logits(state, safe)
+        logits[:, 1:][~shown] = -np.inf
+        logp = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
+        ll = logp[np.arange(len(rows)), target]
+        p_item = np.exp(logp[:, 1:])[shown]
+        y_item = (np.arange(slates.shape[1])[None, :] == (target - 1)[:, None])[shown].astype(int)
+        out[name] = {
+            "loglik_per_request": float(ll.mean()),
+            "auc_item_click": _auc(p_item, y_item),
+            "calibration": _reliability(p_item, y_item),
+        }
+    return out
+
+
+def _with_choice(sim: FittedSimulator, choice: Any) -> FittedSimulator:
+    clone = object.__new__(FittedSimulator)
+    clone.__dict__.update(sim.__dict__)
+    clone.choice = choice
+    return clone
+
+
+def replay_policy(log: InteractionLog, catalog: ItemCatalog, slate_size: int) -> PlackettLucePolicy:
+    """Context-free Plackett-Luce with scores = log frequency at the top position."""
+    f = log.frame
+    top = f[f["position"] == 0]
+    idx = catalog.index_of(top["item_id"])
+    counts = np.bincount(idx[idx >= 0], minlength=catalog.n_items).astype(float)
+    return PlackettLucePolicy(np.log(counts + 0.5), slate_size, name="replay")
+
+
+def _simulated_sessions(
+    sim: FittedSimulator, policy: SimPolicy, n_users: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Session lengths and (uncensored) return gaps of simulated users."""
+    rng = np.random.default_rng(seed)
+    lengths: list[np.ndarray] = []
+    gaps: list[np.ndarray] = []
+    count = np.zeros(n_users)
+
+    def on_step(idx: np.ndarray, _s: Any, _a: np.ndarray, r: Any) -> None:
+        count[idx] += 1
+        ended = r.session_end
+        lengths.append(count[idx][ended].copy())
+        count[idx[ended]] = 0
+        back = ended & ~r.done
+        gaps.append(r.return_gap[back])
+
+    run_users(sim, policy, sim.reset(n_users, rng), rng, on_step)
+    return np.concatenate(lengths), np.concatenate(gaps)
+
+
+def fidelity_report(
+    log: InteractionLog,
+    catalog: ItemCatalog,
+    item_embeddings: np.ndarray,
+    config: FitConfig | None = None,
+    test_fraction: float = 0.2,
+    policy: SimPolicy | None = None,
+    n_sim_users: int = 2000,
+    seed: int = 0,
+) -> tuple[dict[str, Any], FittedSimulator]:
+    """Fit on the first ``1 - test_fraction`` of time, compare with the rest.
+
+    Returns:
+        (report dict, the simulator fitted on the training part).
+    """
+    cfg = config or FitConfig()
+    split = time_split(log, valid=0.0, test=test_fraction)
+    sim = fit_simulator(split.train, catalog, item_embeddings, cfg)
+    consumption = log.consumption_only
+    # States for held-out requests need their whole history: replay the full log.
+    traj = replay_log(log, catalog, sim.state_encoder)
+    t0 = log.frame["timestamp"].min()
+    cut = (split.test.frame["timestamp"].min() - t0).total_seconds() / 86400.0
+    rows = np.flatnonzero(traj.time >= cut)
+    if consumption:
+        rows = rows[traj.clicked_item[rows] >= 0]
+    choice = _choice_metrics(sim, traj, rows, consumption, seed)
+
+    pol = policy or replay_policy(split.train, catalog, sim.slate_size)
+    sim_lengths, sim_gaps = _simulated_sessions(sim, pol, n_sim_users, seed)
+    test = split.test
+    held_lengths = session_table(test)["n_requests"].to_numpy()
+    g = return_gaps(test)
+    t_km, s_km = kaplan_meier(g["gap_seconds"].to_numpy() / 86400.0, g["censored"].to_numpy())
+    value = evaluate(sim, pol, min(n_sim_users, 1000), seed).summary()
+    tf = test.frame
+    per_req = tf.groupby("request_id").agg(click=("click", "max"), reward=("reward", "sum"))
+    logged = {
+        "clicks_per_request": float(per_req["click"].mean()),
+        "reward_per_click": float(per_req["reward"].sum() / max(per_req["click"].sum(), 1)),
+        "requests_per_session": float(held_lengths.mean()),
+    }
+    simulated = {
+        "clicks_per_request": value["clicks_per_request"],
+        "reward_per_click": value["reward_per_click"],
+        "requests_per_session": value["requests_per_session"],
+    }
+    report = {
+        "split": split.how,
+        "train_requests": split.train.n_requests,
+        "test_requests": test.n_requests,
+        "consumption_only": consumption,
+        "choice": choice,
+        "session_length": {
+            "ks": ks_distance(sim_lengths, held_lengths),
+            "held_out_mean": float(held_lengths.mean()),
+            "simulated_mean": float(sim_lengths.mean()),
+        },
+        "return_gap_days": {
+            "km_cdf_distance": km_distance(sim_gaps, t_km, s_km),
+            "held_out_median_km": float(t_km[np.searchsorted(-s_km, -0.5)])
+            if len(t_km) and s_km.min() <= 0.5
+            else None,
+            "simulated_median": float(np.median(sim_gaps)) if len(sim_gaps) else None,
+        },
+        "policy": {"name": pol.name, "logged": logged, "simulated": simulated},
+        "assumptions": sim.meta.get("assumptions", []),
+        "fit": sim.meta.get("fit", {}),
+        "_plot": {
+            "sim_lengths": sim_lengths,
+            "held_lengths": held_lengths,
+            "sim_gaps": sim_gaps,
+            "km": (t_km, s_km),
+        },
+    }
+    return report, sim
+
+
+def _num(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.2f}"
+
+
+def write_report(report: dict[str, Any], folder: str | Path, title: str) -> Path:
+    """Write ``fidelity.json``, ``fidelity.md`` and PNG plots into ``folder``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    plot = report["_plot"]
+    data = {k: v for k, v in report.items() if k != "_plot"}
+    with atomic_path(folder / "fidelity.json") as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+
+    cal = report["choice"].get("model", {}).get("calibration")
+    fig, axes = plt.subplots(1, 3 if cal else 2, figsize=(15 if cal else 10, 4))
+    mx = int(min(max(plot["held_lengths"].max(), plot["sim_lengths"].max()), 60))
+    bins = np.arange(1, mx + 2) - 0.5
+    axes[0].hist(plot["held_lengths"], bins=bins, density=True, alpha=0.5, label="held-out log")
+    axes[0].hist(plot["sim_lengths"], bins=bins, density=True, alpha=0.5, label="simulated")
+    axes[0].set(title="requests per session", xlabel="requests")
+    axes[0].legend()
+    t_km, s_km = plot["km"]
+    axes[1].step(t_km, 1 - s_km, where="post", label="held-out (Kaplan-Meier)")
+    if len(plot["sim_gaps"]):
+        sg = np.sort(plot["sim_gaps"])
+        axes[1].plot(sg, np.arange(1, len(sg) + 1) / len(sg), label="simulated")
+    axes[1].set(title="return gap CDF", xlabel="days", xscale="symlog")
+    axes[1].legend()
+    if cal:
+        axes[2].plot([0, 1], [0, 1], "k:", lw=1)
+        axes[2].plot(cal["predicted"], cal["observed"], "o-", label="fitted")
+        pc = report["choice"]["popularity"]["calibration"]
+        axes[2].plot(pc["predicted"], pc["observed"], "s-", label="popularity")
+        axes[2].set(title="item click calibration", xlabel="predicted", ylabel="observed")
+        axes[2].legend()
+    fig.tight_layout()
+    fig.savefig(folder / "fidelity.png", dpi=100)
+    plt.close(fig)
+
+    lines = [f"# Fidelity report: {title}", "", f"Split: {data['split']}.", ""]
+    lines += ["## Choice (held-out)", "", "| model | metric | value |", "|---|---|---|"]
+    for model, metrics in data["choice"].items():
+        for k, v in metrics.items():
+            if k == "calibration":
+                lines.append(f"| {model} | calibration ECE | {v['ece']:.4f} |")
+            else:
+                lines.append(f"| {model} | {k} | {v:.4f} |")
+    sl, rg = data["session_length"], data["return_gap_days"]
+    pol = data["policy"]
+    lines += [
+        "",
+        "## Sessions and returns",
+        "",
+        f"Simulated users follow the `{pol['name']}` policy.",
+        "",
+        f"- session length KS distance: {sl['ks']:.3f} (held-out mean {sl['held_out_mean']:.2f}, "
+        f"simulated {sl['simulated_mean']:.2f})",
+        f"- return gap CDF distance to Kaplan-Meier: {rg['km_cdf_distance']:.3f} "
+        f"(median days: held-out Kaplan-Meier {_num(rg['held_out_median_km'])}, "
+        f"simulated {_num(rg['simulated_median'])})",
+        "",
+        "## Policy value per request",
+        "",
+        "Consumption-only logs have one click per request by construction; compare reward "
+        "per click there.",
+        "",
+        "| | logged | simulated |",
+        "|---|---|---|",
+    ]
+    for k in pol["logged"]:
+        lines.append(f"| {k} | {pol['logged'][k]:.4f} | {pol['simulated'][k]:.4f} |")
+    lines += ["", "## Assumptions", ""]
+    lines += [f"- {a}" for a in data["assumptions"]] or ["- none"]
+    lines += ["", "![fidelity](fidelity.png)", ""]
+    with atomic_path(folder / "fidelity.md") as tmp:
+        tmp.write_text("\n".join(lines))
+    return folder

@@ -1,0 +1,744 @@
+"""A user simulator fitted from a log alone (DESIGN.md 3.2).
+
+It never sees latent state: everything is a function of the observable user state
+(:mod:`ltvrec.encoders.state`, replayed along the log) and the encoded items.
+
+Components, each fitted on its own:
+
+- **choice** (torch): multinomial logit over the slate plus no click. The utility of
+  item j at position k is ``q(x) . v(e_j) + b_j + p_k`` — a two-tower bilinear score of
+  the standardised state ``x`` and the item embedding ``e_j`` plus an item bias and a
+  position bias; no click has utility ``w . x + c``. For consumption-only logs (no
+  impressions, e.g. MovieLens) it is a next-item model trained with sampled negatives;
+  there the no-click level is *not identifiable*, so it is set by an explicit
+  assumption (``assumed_click_rate``: the probability of a click on a slate of the K
+  most popular items) and reported as such.
+- **reward given a click**: ridge regression on (state, item embedding); sampled as
+  prediction + Gaussian residual, snapped to the observed reward values when there
+  are few of them (ratings).
+- **leave**: logistic regression of "the session ends after this request" on the
+  state after the request; certain after ``max_session_requests`` requests.
+- **return**: a mixture-cure exponential survival model at each session end: with
+  probability ``pi(x)`` the user never returns (churn), else the gap is
+  ``Exp(rate = exp(beta . x + beta_0))`` days. Users not seen again before the log
+  ends are *censored* (their likelihood term is the survival probability), never
+  labelled as churned.
+- **state transition**: the same user-state encoder as everywhere else.
+
+Saved as ``simulator.safetensors`` + ``simulator.json`` (config, provenance, metrics,
+assumptions); no pickle.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ltvrec.encoders.state import UserStateEncoder
+from ltvrec.interactions.io import atomic_path, sha256_file
+from ltvrec.interactions.schema import InteractionLog, ItemCatalog, LogValidationError
+from ltvrec.simulators.base import SessionSimulator, SimState
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """How a simulator is fitted from a log."""
+
+    hidden: int = 32
+    """Width of the two-tower choice model's query and item vectors."""
+    epochs: int = 10
+    """Passes over the requests when fitting the choice model."""
+    batch_size: int = 2048
+    """Requests per gradient step."""
+    lr: float = 0.003
+    """Adam learning rate of the choice and return models."""
+    weight_decay: float = 1e-5
+    """L2 penalty of the choice model (AdamW)."""
+    n_negatives: int = 20
+    """Sampled negative items per consumption (consumption-only logs)."""
+    assumed_click_rate: float = 0.3
+    """Consumption-only logs: assumed click probability of a slate of the K most popular
+    items; it fixes the no-click utility, which such logs cannot identify."""
+    slate_size: int | None = None
+    """Slate size K to simulate (default: the log's; 10 for consumption-only logs)."""
+    horizon_days: float | None = None
+    """Days each simulated user is followed (default: the log's time span)."""
+    ridge: float = 1.0
+    """L2 penalty of the reward and leave models."""
+    state_decay: float = 0.8
+    """Decay of the interest mean in the user state."""
+    max_session_requests: int | None = None
+    """A session ends for sure after this many requests (default: the longest session in
+    the log). A linear leave model can extrapolate a hazard that keeps falling with
+    session length; without a cap a simulated session could last forever."""
+    seed: int = 0
+    """Seed of every random draw in fitting."""
+
+    def __post_init__(self) -> None:
+        if self.hidden < 1 or self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("hidden, epochs and batch_size must be >= 1")
+        if not 0 < self.assumed_click_rate < 1:
+            raise ValueError(f"assumed_click_rate must be in (0, 1), got {self.assumed_click_rate}")
+
+
+# --------------------------------------------------------------------- trajectories
+
+
+@dataclass(frozen=True)
+class Trajectories:
+    """A log replayed through the state encoder, one row per request (``R`` rows).
+
+    Attributes:
+        user: ``[R]`` user row (0..U-1), requests sorted by user then time.
+        time: ``[R]`` days since the log's start.
+        slates: ``[R, K]`` item indices by position, -1 where nothing was shown.
+        clicked_position: ``[R]`` first clicked position, -1 if none.
+        clicked_item: ``[R]`` its item index, -1 if none.
+        reward: ``[R]`` the request's total reward.
+        before: ``[R, S]`` state before the request (session start applied).
+        after: ``[R, S]`` state after the request.
+        session_end: ``[R]`` the last request of its session.
+        gap_days: ``[R]`` at a session end, days to the user's next session, or to the
+            log's end if censored; NaN elsewhere.
+        censored: ``[R]`` at a session end, True if the user was not seen again.
+    """
+
+    user: np.ndarray
+    time: np.ndarray
+    slates: np.ndarray
+    clicked_position: np.ndarray
+    clicked_item: np.ndarray
+    reward: np.ndarray
+    before: np.ndarray
+    after: np.ndarray
+    session_end: np.ndarray
+    gap_days: np.ndarray
+    censored: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.user)
+
+
+def replay_log(
+    log: InteractionLog, catalog: ItemCatalog, encoder: UserStateEncoder
+) -> Trajectories:
+    """Replay every user's requests through ``encoder`` (batched over users)."""
+    f = log.frame
+    item_index = catalog.index_of(f["item_id"])
+    k = int(f["position"].max()) + 1
+    rows = pd.DataFrame(
+        {
+            "req": f["request_id"].to_numpy(),
+            "user": f["user_id"].to_numpy(),
+            "t": f["timestamp"].to_numpy(),
+            "session": f["session_id"].to_numpy(),
+            "pos": f["position"].to_numpy(),
+            "item": item_index,
+            "click": f["click"].to_numpy(),
+            "reward": f["reward"].to_numpy(),
+        }
+    )
+    req_codes, _ = pd.factorize(rows["req"])
+    rows["r"] = req_codes
+    n_req = int(req_codes.max()) + 1
+    slates = np.full((n_req, k), -1, dtype=np.int64)
+    slates[req_codes, rows["pos"].to_numpy()] = rows["item"].to_numpy()
+    first = rows.groupby("r", sort=True).agg(
+        user=("user", "first"),
+        t=("t", "min"),
+        session=("session", "first"),
+        reward=("reward", "sum"),
+    )
+    clicks = rows[rows["click"] == 1].sort_values(["r", "pos"]).groupby("r").first()
+    cpos = np.full(n_req, -1, dtype=np.int64)
+    citem = np.full(n_req, -1, dtype=np.int64)
+    cpos[clicks.index.to_numpy()] = clicks["pos"].to_numpy()
+    citem[clicks.index.to_numpy()] = clicks["item"].to_numpy()
+
+    order = np.lexsort(
+        (np.arange(n_req), first["t"].to_numpy(), pd.factorize(first["user"], sort=True)[0])
+    )
+    user = pd.factorize(first["user"], sort=True)[0][order]
+    t0 = f["timestamp"].min()
+    time = ((first["t"] - t0).dt.total_seconds().to_numpy() / 86400.0)[order]
+    session = first["session"].to_numpy()[order]
+    slates, cpos, citem = slates[order], cpos[order], citem[order]
+    reward = first["reward"].to_numpy()[order]
+
+    same_user_prev = np.r_[False, user[1:] == user[:-1]]
+    start = ~same_user_prev | np.r_[True, session[1:] != session[:-1]]
+    end = np.r_[start[1:], True]
+    prev_time = np.r_[np.nan, time[:-1]]
+    hours = np.where(same_user_prev & start, (time - prev_time) * 24.0, np.nan)
+    next_start_same_user = np.r_[user[1:] == user[:-1], False] & end
+    log_end = float(time.max())
+    gap = np.full(n_req, np.nan)
+    censored = np.zeros(n_req, dtype=bool)
+    nxt = np.r_[time[1:], np.nan]
+    gap[next_start_same_user] = (nxt - time)[next_start_same_user]
+    last = end & ~next_start_same_user
+    gap[last] = log_end - time[last]
+    censored[last] = True
+
+    n_users = int(user.max()) + 1
+    firsts = np.r_[0, np.flatnonzero(user[1:] != user[:-1]) + 1]
+    rank = np.arange(n_req) - np.repeat(firsts, np.diff(np.r_[firsts, n_req]))
+    state = encoder.initial(n_users)
+    before = np.empty((n_req, encoder.size), dtype=np.float32)
+    after = np.empty_like(before)
+    by_rank = np.argsort(rank, kind="stable")
+    bounds = np.searchsorted(rank[by_rank], np.arange(rank.max() + 2))
+    for r in range(int(rank.max()) + 1):
+        idx = by_rank[bounds[r] : bounds[r + 1]]
+        u = user[idx]
+        sub = encoder.start_session(state[u], hours[idx], start[idx])
+        before[idx] = sub
+        sub = encoder.observe(sub, citem[idx], reward[idx])
+        after[idx] = sub
+        state[u] = sub
+    return Trajectories(
+        user=user,
+        time=time,
+        slates=slates,
+        clicked_position=cpos,
+        clicked_item=citem,
+        reward=reward,
+        before=before,
+        after=after,
+        session_end=end,
+        gap_days=gap,
+        censored=censored,
+    )
+
+
+# --------------------------------------------------------------------- components
+
+
+@dataclass(frozen=True)
+class Standardizer:
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> Standardizer:
+        return cls(x.mean(axis=0), np.maximum(x.std(axis=0), 1e-6))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.mean) / self.std
+
+
+@dataclass(frozen=True)
+class ChoiceParams:
+    """Numpy parameters of the choice model (see the module docstring)."""
+
+    wq: np.ndarray  # [S, h]
+    bq: np.ndarray  # [h]
+    item_keys: np.ndarray  # [N, h] = v(e_j)
+    item_bias: np.ndarray  # [N]
+    position_bias: np.ndarray  # [K]
+    w_no_click: np.ndarray  # [S]
+    b_no_click: float
+
+
+def _fit_choice(
+    traj: Trajectories,
+    x: np.ndarray,
+    items: np.ndarray,
+    cfg: FitConfig,
+    consumption_only: bool,
+    k_sim: int,
+) -> tuple[ChoiceParams, dict[str, Any]]:
+    import torch
+
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    s_dim, n_items = x.shape[1], items.shape[0]
+    k_log = traj.slates.shape[1]
+    q = torch.nn.Linear(s_dim, cfg.hidden)
+    v = torch.nn.Linear(items.shape[1], cfg.hidden, bias=False)
+    bias = torch.nn.Parameter(torch.zeros(n_items))
+    pos = torch.nn.Parameter(torch.zeros(max(k_log, k_sim)))
+    nc = torch.nn.Linear(s_dim, 1)
+    params = [*q.parameters(), *v.parameters(), bias, pos, *nc.parameters()]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    emb = torch.as_tensor(items, dtype=torch.float32)
+    xt = torch.as_tensor(x, dtype=torch.float32)
+
+    if consumption_only:
+        rows = np.flatnonzero(traj.clicked_item >= 0)
+    else:
+        rows = np.arange(traj.n)
+    losses = []
+    for _ in range(cfg.epochs):
+        perm = rng.permutation(rows)
+        for start in range(0, len(perm), cfg.batch_size):
+            idx = perm[start : start + cfg.batch_size]
+            qb = q(xt[idx])  # [B, h]
+            if consumption_only:
+                cand = np.concatenate(
+                    [
+                        traj.clicked_item[idx, None],
+                        rng.integers(0, n_items, (len(idx), cfg.n_negatives)),
+                    ],
+                    axis=1,
+                )
+                ct = torch.as_tensor(cand)
+                logits = torch.einsum("bh,bnh->bn", qb, v(emb[ct])) + bias[ct]
+                target = torch.zeros(len(idx), dtype=torch.long)
+            else:
+                sl = torch.as_tensor(traj.slates[idx])
+                shown = sl >= 0
+                safe = sl.clamp(min=0)
+                u = torch.einsum("bh,bkh->bk", qb, v(emb[safe])) + bias[safe] + pos[:k_log]
+                u = u.masked_fill(~shown, -1e9)
+                logits = torch.cat([nc(xt[idx]), u], dim=1)
+                target = torch.as_tensor(traj.clicked_position[idx] + 1)
+            loss = torch.nn.functional.cross_entropy(logits, target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+    with torch.no_grad():
+        out = ChoiceParams(
+            wq=q.weight.T.numpy().copy(),
+            bq=q.bias.numpy().copy(),
+            item_keys=v(emb).numpy().copy(),
+            item_bias=bias.numpy().copy(),
+            position_bias=(pos.numpy()[:k_sim] if not consumption_only else np.zeros(k_sim)).copy(),
+            w_no_click=nc.weight[0].numpy().copy(),
+            b_no_click=float(nc.bias[0]),
+        )
+    info: dict[str, Any] = {"final_train_loss": float(np.mean(losses[-20:]))}
+    if consumption_only:
+        out, c0 = _calibrate_no_click(out, x, traj, cfg.assumed_click_rate, k_sim)
+        info["no_click_utility"] = c0
+    return out, info
+
+
+def _item_utilities(p: ChoiceParams, x: np.ndarray) -> np.ndarray:
+    return (x @ p.wq + p.bq) @ p.item_keys.T + p.item_bias
+
+
+def _calibrate_no_click(
+    p: ChoiceParams, x: np.ndarray, traj: Trajectories, rate: float, k: int
+) -> tuple[ChoiceParams, float]:
+    """Set the constant no-click utility so that a slate of the K most consumed items
+    gets a click with probability ``rate`` on average over the logged states."""
+    counts = np.bincount(traj.clicked_item[traj.clicked_item >= 0], minlength=len(p.item_bias))
+    top = np.argsort(-counts, kind="stable")[:k]
+    rng = np.random.default_rng(0)
+    sample = x[rng.choice(len(x), min(len(x), 5000), replace=False)]
+    u = _item_utilities(p, sample)[:, top] + p.position_bias[None, :k]
+    lse = np.logaddexp.reduce(u, axis=1)
+    lo, hi = -50.0, 50.0
+    for _ in range(100):
+        c = (lo + hi) / 2
+        click = np.mean(1.0 / (1.0 + np.exp(c - lse)))
+        lo, hi = (c, hi) if click > rate else (lo, c)
+    c0 = (lo + hi) / 2
+    return ChoiceParams(
+        p.wq, p.bq, p.item_keys, p.item_bias, p.position_bias, np.zeros_like(p.w_no_click), c0
+    ), c0
+
+
+@dataclass(frozen=True)
+class RewardParams:
+    coef: np.ndarray  # [S + d]
+    intercept: float
+    resid_std: float
+    support: np.ndarray  # observed reward values when few (else empty)
+    low: float
+    high: float
+
+
+def _fit_reward(
+    traj: Trajectories, x: np.ndarray, items: np.ndarray, cfg: FitConfig
+) -> RewardParams:
+    c = traj.clicked_item >= 0
+    y = traj.reward[c]
+    feats = np.concatenate([x[c], items[traj.clicked_item[c]]], axis=1)
+    values = np.unique(y)
+    if len(y) == 0 or y.std() < 1e-12:
+        const = float(y.mean()) if len(y) else 0.0
+        return RewardParams(np.zeros(feats.shape[1]), const, 0.0, values, const, const)
+    mu = feats.mean(axis=0)
+    a = feats - mu
+    coef = np.linalg.solve(a.T @ a + cfg.ridge * np.eye(a.shape[1]), a.T @ (y - y.mean()))
+    intercept = float(y.mean() - mu @ coef)
+    resid = y - (feats @ coef + intercept)
+    return RewardParams(
+        coef,
+        intercept,
+        float(resid.std()),
+        values if len(values) <= 10 else np.zeros(0),
+        float(y.min()),
+        float(y.max()),
+    )
+
+
+def _fit_leave(traj: Trajectories, xa: np.ndarray, cfg: FitConfig) -> tuple[np.ndarray, float]:
+    from sklearn.linear_model import LogisticRegression
+
+    y = traj.session_end.astype(int)
+    if y.min() == y.max():
+        p = min(max(float(y.mean()), 1e-3), 1 - 1e-3)
+        return np.zeros(xa.shape[1]), float(np.log(p / (1 - p)))
+    m = LogisticRegression(C=1.0 / cfg.ridge, max_iter=500).fit(xa, y)
+    return m.coef_[0].copy(), float(m.intercept_[0])
+
+
+@dataclass(frozen=True)
+class ReturnParams:
+    """Mixture-cure exponential return model. Linear predictors are clipped to the
+    range seen on the training sessions (``log_rate_range``): a linear model must not
+    extrapolate to gaps of 1e-30 days for states the log never held."""
+
+    churn_coef: np.ndarray
+    churn_intercept: float
+    rate_coef: np.ndarray
+    rate_intercept: float
+    log_rate_range: tuple[float, float]
+    min_gap_days: float
+
+
+def _fit_return(
+    traj: Trajectories, xa: np.ndarray, cfg: FitConfig
+) -> tuple[ReturnParams, dict[str, Any]]:
+    import torch
+
+    torch.manual_seed(cfg.seed)
+    e = traj.session_end
+    x = torch.as_tensor(xa[e], dtype=torch.float32)
+    # Gaps are at least the smallest observed one (a session gap defines sessions):
+    # model the excess over it.
+    observed = traj.gap_days[e][~traj.censored[e]]
+    min_gap = float(observed.min()) if len(observed) else 0.0
+    g = torch.as_tensor(np.maximum(traj.gap_days[e] - min_gap, 1e-6), dtype=torch.float32)
+    cens = torch.as_tensor(traj.censored[e])
+    d = x.shape[1]
+    a = torch.zeros(d, requires_grad=True)
+    a0 = torch.tensor(-2.0, requires_grad=True)
+    b = torch.zeros(d, requires_grad=True)
+    b0 = torch.tensor(
+        float(-np.log(max(float(g[~cens].mean()) if (~cens).any() else 1.0, 1e-3))),
+        requires_grad=True,
+    )
+    opt = torch.optim.Adam([a, a0, b, b0], lr=0.05)
+    for _ in range(400):
+        logit_pi = x @ a + a0
+        log_rate = x @ b + b0
+        rate = log_rate.exp()
+        log_pi = torch.nn.functional.logsigmoid(logit_pi)
+        log_1mpi = torch.nn.functional.logsigmoid(-logit_pi)
+        ll_obs = log_1mpi + log_rate - rate * g
+        ll_cens = torch.logaddexp(log_pi, log_1mpi - rate * g)
+        ll = torch.where(cens, ll_cens, ll_obs).mean()
+        loss = -ll + 1e-3 * (a.square().sum() + b.square().sum())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        lr = (x @ b + b0).numpy()
+    params = ReturnParams(
+        a.detach().numpy().copy(),
+        float(a0.detach()),
+        b.detach().numpy().copy(),
+        float(b0.detach()),
+        (float(lr.min()), float(lr.max())),
+        min_gap,
+    )
+    return params, {"return_loglik_per_session": float(ll.detach())}
+
+
+# --------------------------------------------------------------------- simulator
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+
+
+class FittedSimulator(SessionSimulator):
+    """The simulator fitted by :func:`fit_simulator`; same protocol as the known world."""
+
+    def __init__(
+        self,
+        item_embeddings: np.ndarray,
+        item_ids: np.ndarray,
+        standardizer: Standardizer,
+        choice: ChoiceParams,
+        reward: RewardParams,
+        leave: tuple[np.ndarray, float],
+        ret: ReturnParams,
+        slate_size: int,
+        horizon_days: float,
+        state_decay: float,
+        max_session_requests: int,
+        meta: dict[str, Any],
+    ) -> None:
+        self.item_embeddings = np.asarray(item_embeddings, dtype=np.float32)
+        self.item_ids = np.asarray(item_ids)
+        self.state_encoder = UserStateEncoder(self.item_embeddings, decay=state_decay)
+        self.standardizer = standardizer
+        self.choice = choice
+        self.reward_params = reward
+        self.leave_params = leave
+        self.return_params = ret
+        self.n_items = len(self.item_embeddings)
+        self.slate_size = slate_size
+        self.horizon_days = horizon_days
+        self.state_decay = state_decay
+        self.max_session_requests = max_session_requests
+        self._session_col = self.state_encoder.layout.index("session_requests")
+        self.meta = meta
+
+    def _x(self, state: SimState) -> np.ndarray:
+        return self.standardizer(state.obs)
+
+    def item_click_logits(self, state: SimState) -> np.ndarray:
+        c = self.choice
+        return _item_utilities(c, self._x(state)) + c.position_bias[0]
+
+    def choice_logits(self, state: SimState, slates: np.ndarray) -> np.ndarray:
+        c = self.choice
+        x = self._x(state)
+        qv = x @ c.wq + c.bq  # [B, h]
+        u = np.einsum("bh,bkh->bk", qv, c.item_keys[slates]) + c.item_bias[slates]
+        u = u + c.position_bias[None, : slates.shape[1]]
+        u0 = x @ c.w_no_click + c.b_no_click
+        return np.concatenate([u0[:, None], u], axis=1)
+
+    def reward(self, state: SimState, item: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        r = self.reward_params
+        safe = np.maximum(item, 0)
+        feats = np.concatenate([self._x(state), self.item_embeddings[safe]], axis=1)
+        mean = feats @ r.coef + r.intercept
+        y = np.clip(mean + r.resid_std * rng.standard_normal(len(item)), r.low, r.high)
+        if len(r.support):
+            y = r.support[np.abs(y[:, None] - r.support[None, :]).argmin(axis=1)]
+        return y
+
+    def leave_prob(self, state: SimState) -> np.ndarray:
+        w, b = self.leave_params
+        p = _sigmoid(self._x(state) @ w + b)
+        return np.where(state.obs[:, self._session_col] >= self.max_session_requests, 1.0, p)
+
+    def churn_prob(self, state: SimState) -> np.ndarray:
+        p = self.return_params
+        return _sigmoid(self._x(state) @ p.churn_coef + p.churn_intercept)
+
+    def return_gap(self, state: SimState, rng: np.random.Generator) -> np.ndarray:
+        p = self.return_params
+        log_rate = np.clip(self._x(state) @ p.rate_coef + p.rate_intercept, *p.log_rate_range)
+        return p.min_gap_days + rng.exponential(np.exp(-log_rate))
+
+    # ----------------------------------------------------------------- persistence
+    def _arrays(self) -> dict[str, np.ndarray]:
+        c, r, p = self.choice, self.reward_params, self.return_params
+        return {
+            "item_embeddings": self.item_embeddings,
+            "std_mean": self.standardizer.mean,
+            "std_std": self.standardizer.std,
+            "choice_wq": c.wq,
+            "choice_bq": c.bq,
+            "choice_item_keys": c.item_keys,
+            "choice_item_bias": c.item_bias,
+            "choice_position_bias": c.position_bias,
+            "choice_w_no_click": c.w_no_click,
+            "choice_b_no_click": np.array([c.b_no_click]),
+            "reward_coef": r.coef,
+            "reward_scalars": np.array([r.intercept, r.resid_std, r.low, r.high]),
+            "reward_support": r.support.astype(np.float64),
+            "leave_coef": self.leave_params[0],
+            "leave_intercept": np.array([self.leave_params[1]]),
+            "return_churn_coef": p.churn_coef,
+            "return_rate_coef": p.rate_coef,
+            "return_intercepts": np.array([p.churn_intercept, p.rate_intercept]),
+            "return_ranges": np.array([*p.log_rate_range, p.min_gap_days]),
+        }
+
+    def save(self, folder: str | Path) -> Path:
+        """Write ``simulator.safetensors`` then ``simulator.json`` (atomic, that order)."""
+        from safetensors.numpy import save_file
+
+        from ltvrec import __version__
+
+        folder = Path(folder)
+        arrays = {
+            k: np.ascontiguousarray(v, dtype=np.float64 if v.dtype == np.float64 else np.float32)
+            for k, v in self._arrays().items()
+        }
+        with atomic_path(folder / "simulator.safetensors") as tmp:
+            save_file(arrays, str(tmp))
+        meta = {
+            **self.meta,
+            "format_version": FORMAT_VERSION,
+            "slate_size": self.slate_size,
+            "horizon_days": self.horizon_days,
+            "state_decay": self.state_decay,
+            "max_session_requests": self.max_session_requests,
+            "state_layout": self.state_encoder.layout.to_dict(),
+            "item_ids": [i.item() if hasattr(i, "item") else i for i in self.item_ids],
+            "arrays_sha256": sha256_file(folder / "simulator.safetensors"),
+            "ltvrec_version": __version__,
+            "saved": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        with atomic_path(folder / "simulator.json") as tmp:
+            tmp.write_text(json.dumps(meta, indent=2, default=str) + "\n")
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> FittedSimulator:
+        """Read a saved simulator; refuse one whose arrays do not match their hash."""
+        from safetensors.numpy import load_file
+
+        folder = Path(folder)
+        meta_file, arr_file = folder / "simulator.json", folder / "simulator.safetensors"
+        if not meta_file.is_file() or not arr_file.is_file():
+            raise FileNotFoundError(
+                f"{folder} is not a fitted simulator (needs simulator.json and "
+                "simulator.safetensors); make one with: ltvrec sim fit --data ... --out DIR"
+            )
+        meta = json.loads(meta_file.read_text())
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{folder}: unsupported format_version {meta.get('format_version')}")
+        if sha256_file(arr_file) != meta["arrays_sha256"]:
+            raise ValueError(f"{arr_file} does not match the sha256 in simulator.json")
+        t = load_file(str(arr_file))
+        rs = t["reward_scalars"]
+        return cls(
+            item_embeddings=t["item_embeddings"],
+            item_ids=np.asarray(meta["item_ids"]),
+            standardizer=Standardizer(t["std_mean"], t["std_std"]),
+            choice=ChoiceParams(
+                t["choice_wq"],
+                t["choice_bq"],
+                t["choice_item_keys"],
+                t["choice_item_bias"],
+                t["choice_position_bias"],
+                t["choice_w_no_click"],
+                float(t["choice_b_no_click"][0]),
+            ),
+            reward=RewardParams(
+                t["reward_coef"],
+                float(rs[0]),
+                float(rs[1]),
+                t["reward_support"],
+                float(rs[2]),
+                float(rs[3]),
+            ),
+            leave=(t["leave_coef"], float(t["leave_intercept"][0])),
+            ret=ReturnParams(
+                t["return_churn_coef"],
+                float(t["return_intercepts"][0]),
+                t["return_rate_coef"],
+                float(t["return_intercepts"][1]),
+                (float(t["return_ranges"][0]), float(t["return_ranges"][1])),
+                float(t["return_ranges"][2]),
+            ),
+            slate_size=int(meta["slate_size"]),
+            horizon_days=float(meta["horizon_days"]),
+            state_decay=float(meta["state_decay"]),
+            max_session_requests=int(meta["max_session_requests"]),
+            meta={
+                k: v for k, v in meta.items() if k in ("config", "provenance", "fit", "assumptions")
+            },
+        )
+
+
+def fit_simulator(
+    log: InteractionLog,
+    catalog: ItemCatalog,
+    item_embeddings: np.ndarray,
+    config: FitConfig | None = None,
+    provenance: dict[str, Any] | None = None,
+) -> FittedSimulator:
+    """Fit every component from ``log`` (see the module docstring).
+
+    Args:
+        log: a validated interaction log with timestamps.
+        catalog: its items; row i of ``item_embeddings`` is catalog item i.
+        item_embeddings: ``[n_items, d]`` encoded items (e.g. ``ItemEncoding.embeddings``).
+
+    Raises:
+        LogValidationError: the log lacks what a component needs.
+    """
+    cfg = config or FitConfig()
+    emb = np.asarray(item_embeddings, dtype=np.float32)
+    if emb.shape[0] != catalog.n_items:
+        raise ValueError(
+            f"expected one embedding per catalog item ({catalog.n_items}), got {emb.shape[0]}"
+        )
+    if log.frame["timestamp"].nunique() < 2:
+        raise LogValidationError(
+            "the return model needs timestamps spanning time; all requests share one time",
+            column="timestamp",
+        )
+    consumption_only = log.consumption_only
+    if not consumption_only and (log.frame["click"] == 0).sum() == 0:
+        raise LogValidationError(
+            "the slate choice model needs impressions that were not clicked; this log has "
+            "none but is not consumption-only",
+            column="click",
+        )
+    k_log = int(log.frame["position"].max()) + 1
+    k_sim = cfg.slate_size or (10 if consumption_only else k_log)
+    span = (log.frame["timestamp"].max() - log.frame["timestamp"].min()) / pd.Timedelta(days=1)
+    horizon = cfg.horizon_days or float(span)
+
+    encoder = UserStateEncoder(emb, decay=cfg.state_decay)
+    traj = replay_log(log, catalog, encoder)
+    std = Standardizer.fit(traj.before)
+    xb, xa = std(traj.before), std(traj.after)
+    choice, choice_info = _fit_choice(traj, xb, emb, cfg, consumption_only, k_sim)
+    reward = _fit_reward(traj, xb, emb, cfg)
+    leave = _fit_leave(traj, xa, cfg)
+    ret, ret_info = _fit_return(traj, xa, cfg)
+    starts = np.r_[0, np.flatnonzero(traj.session_end)[:-1] + 1]
+    longest = int((np.flatnonzero(traj.session_end) - starts + 1).max())
+    assumptions = []
+    if consumption_only:
+        assumptions.append(
+            f"consumption-only log: the no-click level is not identifiable; assumed a "
+            f"{cfg.assumed_click_rate:.0%} click probability on a slate of the {k_sim} most "
+            f"consumed items (no-click utility {choice_info['no_click_utility']:.3f}); "
+            "position bias is not identifiable and set to zero"
+        )
+    meta = {
+        "config": asdict(cfg),
+        "provenance": provenance or {},
+        "fit": {
+            "requests": traj.n,
+            "users": int(traj.user.max()) + 1,
+            "sessions": int(traj.session_end.sum()),
+            "consumption_only": consumption_only,
+            **choice_info,
+            **ret_info,
+        },
+        "assumptions": assumptions,
+    }
+    return FittedSimulator(
+        item_embeddings=emb,
+        item_ids=catalog.item_ids.to_numpy(),
+        standardizer=std,
+        choice=choice,
+        reward=reward,
+        leave=leave,
+        ret=ret,
+        slate_size=k_sim,
+        horizon_days=horizon,
+        state_decay=cfg.state_decay,
+        max_session_requests=cfg.max_session_requests or longest,
+        meta=meta,
+    )
+
+
+__all__ = ["FitConfig", "FittedSimulator", "Trajectories", "fit_simulator", "replay_log"]
