@@ -22,6 +22,7 @@ One step is one request:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Protocol
 
@@ -31,6 +32,54 @@ from ltvrec.encoders.state import UserStateEncoder
 
 MINUTES_PER_REQUEST = 1.0
 """Time a request takes inside a session (minutes)."""
+
+
+class PerUserRNG:
+    """One ``numpy.random.Generator`` per user, for per-user reproducible batches.
+
+    A simulator step draws one block of uniforms per user. With a plain Generator the
+    block for B users is one ``rng.random((B, M))`` call; with a ``PerUserRNG`` it is
+    ``g_i.random(M)`` for each user's own generator. Since ``g.random((1, M))`` and
+    ``g.random(M)`` draw the same numbers, a batch of B users driven by generators
+    seeded like B one-user runs reproduces those runs exactly — which is how the
+    vector env reproduces B scalar envs.
+    """
+
+    def __init__(self, generators: list[np.random.Generator]) -> None:
+        self.generators = list(generators)
+
+    def __len__(self) -> int:
+        return len(self.generators)
+
+    def take(self, idx: np.ndarray) -> PerUserRNG:
+        return PerUserRNG([self.generators[i] for i in np.arange(len(self))[idx]])
+
+
+RNG = np.random.Generator | PerUserRNG
+
+
+def uniform_block(rng: RNG, n: int, m: int) -> np.ndarray:
+    """``[n, m]`` uniforms in (0, 1): one row per user."""
+    if isinstance(rng, PerUserRNG):
+        if len(rng) != n:
+            raise ValueError(f"PerUserRNG holds {len(rng)} generators for {n} users")
+        u = np.stack([g.random(m) for g in rng.generators]) if n else np.empty((0, m))
+    else:
+        u = rng.random((n, m))
+    return np.clip(u, 1e-300, 1.0 - 1e-16)
+
+
+def per_user(
+    rng: RNG, n: int, draw: Callable[[np.random.Generator, int], np.ndarray]
+) -> np.ndarray:
+    """``draw(generator, count)`` for n users: one call, or one call per user."""
+    if isinstance(rng, PerUserRNG):
+        return (
+            np.concatenate([draw(g, 1) for g in rng.generators])
+            if n
+            else draw(np.random.default_rng(0), 0)
+        )
+    return draw(rng, n)
 
 
 @dataclass(frozen=True)
@@ -105,10 +154,10 @@ class UserSimulator(Protocol):
     item_embeddings: np.ndarray
     state_encoder: UserStateEncoder
 
-    def reset(self, n: int, rng: np.random.Generator) -> SimState: ...
+    def reset(self, n: int, rng: RNG) -> SimState: ...
 
     def step(
-        self, state: SimState, slates: np.ndarray, rng: np.random.Generator
+        self, state: SimState, slates: np.ndarray, rng: RNG
     ) -> tuple[SimState, StepResult]: ...
 
     def choice_logits(self, state: SimState, slates: np.ndarray) -> np.ndarray: ...
@@ -150,7 +199,7 @@ class SessionSimulator:
     state_encoder: UserStateEncoder
 
     # ------------------------------------------------------------------ hooks
-    def init_latent(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    def init_latent(self, n: int, rng: RNG) -> dict[str, np.ndarray]:
         return {}
 
     def choice_logits(self, state: SimState, slates: np.ndarray) -> np.ndarray:
@@ -161,8 +210,9 @@ class SessionSimulator:
         """``[B, N]`` utility of every item at the top position (for greedy policies)."""
         raise NotImplementedError
 
-    def reward(self, state: SimState, item: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """``[B]`` reward given the clicked item (-1: no click, reward 0)."""
+    def reward(self, state: SimState, item: np.ndarray, normal: np.ndarray) -> np.ndarray:
+        """``[B]`` reward given the clicked item (-1: no click, reward 0); ``normal [B]``
+        is standard normal noise for models that need it."""
         return (item >= 0).astype(np.float64)
 
     def after_request(
@@ -176,40 +226,47 @@ class SessionSimulator:
     def churn_prob(self, state: SimState) -> np.ndarray:
         return np.zeros(state.n)
 
-    def return_gap(self, state: SimState, rng: np.random.Generator) -> np.ndarray:
+    def return_gap(self, state: SimState, exponential: np.ndarray) -> np.ndarray:
+        """Days until the next session; ``exponential [b]`` is Exp(1) noise."""
         raise NotImplementedError
 
     def start_session(self, state: SimState, mask: np.ndarray) -> dict[str, np.ndarray]:
         return state.latent
 
     # ------------------------------------------------------------------ protocol
-    def reset(self, n: int, rng: np.random.Generator) -> SimState:
+    def reset(self, n: int, rng: RNG) -> SimState:
         """n fresh users at time 0, at the start of their first session."""
         enc = self.state_encoder
         obs = enc.start_session(enc.initial(n), np.full(n, np.nan))
         return SimState(obs=obs, time=np.zeros(n), latent=self.init_latent(n, rng))
 
-    def step(
-        self, state: SimState, slates: np.ndarray, rng: np.random.Generator
-    ) -> tuple[SimState, StepResult]:
-        """One request for every user in ``state``; see the module docstring."""
+    def step(self, state: SimState, slates: np.ndarray, rng: RNG) -> tuple[SimState, StepResult]:
+        """One request for every user in ``state``; see the module docstring.
+
+        Each user's randomness is one row of uniforms: K+1 for the Gumbel-max choice,
+        then leave, churn, return gap and two for a normal (Box-Muller).
+        """
         slates = check_slates(slates, state.n, self.n_items, self.slate_size)
+        k = slates.shape[1]
+        u = uniform_block(rng, state.n, k + 6)
         logits = self.choice_logits(state, slates)
-        choice = np.argmax(logits + rng.gumbel(size=logits.shape), axis=1)  # 0 = no click
+        gumbel = -np.log(-np.log(u[:, : k + 1]))
+        choice = np.argmax(logits + gumbel, axis=1)  # 0 = no click
         pos = choice - 1
         clicked = pos >= 0
         item = np.where(clicked, slates[np.arange(state.n), np.maximum(pos, 0)], -1)
-        reward = np.where(clicked, self.reward(state, item, rng), 0.0)
+        normal = np.sqrt(-2.0 * np.log(u[:, k + 4])) * np.cos(2.0 * np.pi * u[:, k + 5])
+        reward = np.where(clicked, self.reward(state, item, normal), 0.0)
 
         latent = self.after_request(state, item, reward)
         obs = self.state_encoder.observe(state.obs, item, reward)
         now = state.time
         after = SimState(obs, now + MINUTES_PER_REQUEST / 1440.0, latent)
 
-        end = rng.random(state.n) < self.leave_prob(after)
-        churn = end & (rng.random(state.n) < self.churn_prob(after))
+        end = u[:, k + 1] < self.leave_prob(after)
+        churn = end & (u[:, k + 2] < self.churn_prob(after))
         gap = np.full(state.n, np.nan)
-        gap[end] = self.return_gap(after.take(end), rng)
+        gap[end] = self.return_gap(after.take(end), -np.log(u[end, k + 3]))
         back = now + np.nan_to_num(gap, nan=0.0)
         truncated = end & ~churn & (back >= self.horizon_days)
         restart = end & ~churn & ~truncated

@@ -516,12 +516,12 @@ class FittedSimulator(SessionSimulator):
         u0 = x @ c.w_no_click + c.b_no_click
         return np.concatenate([u0[:, None], u], axis=1)
 
-    def reward(self, state: SimState, item: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def reward(self, state: SimState, item: np.ndarray, normal: np.ndarray) -> np.ndarray:
         r = self.reward_params
         safe = np.maximum(item, 0)
         feats = np.concatenate([self._x(state), self.item_embeddings[safe]], axis=1)
         mean = feats @ r.coef + r.intercept
-        y = np.clip(mean + r.resid_std * rng.standard_normal(len(item)), r.low, r.high)
+        y = np.clip(mean + r.resid_std * normal, r.low, r.high)
         if len(r.support):
             y = r.support[np.abs(y[:, None] - r.support[None, :]).argmin(axis=1)]
         return y
@@ -535,10 +535,10 @@ class FittedSimulator(SessionSimulator):
         p = self.return_params
         return _sigmoid(self._x(state) @ p.churn_coef + p.churn_intercept)
 
-    def return_gap(self, state: SimState, rng: np.random.Generator) -> np.ndarray:
+    def return_gap(self, state: SimState, exponential: np.ndarray) -> np.ndarray:
         p = self.return_params
         log_rate = np.clip(self._x(state) @ p.rate_coef + p.rate_intercept, *p.log_rate_range)
-        return p.min_gap_days + rng.exponential(np.exp(-log_rate))
+        return p.min_gap_days + exponential * np.exp(-log_rate)
 
     # ----------------------------------------------------------------- persistence
     def _arrays(self) -> dict[str, np.ndarray]:

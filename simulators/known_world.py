@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ltvrec.encoders.state import UserStateEncoder
-from ltvrec.simulators.base import SessionSimulator, SimState
+from ltvrec.simulators.base import RNG, SessionSimulator, SimState, per_user
 
 TOPIC_WORDS: dict[str, tuple[str, ...]] = {
     "sports": ("football", "marathon", "tennis", "goalkeeper", "stadium", "cycling"),
@@ -243,9 +243,10 @@ class KnownWorld(SessionSimulator):
         self._pos_bias = -cfg.position_bias * np.arange(cfg.slate_size)
 
     # ----------------------------------------------------------------- hooks
-    def init_latent(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    def init_latent(self, n: int, rng: RNG) -> dict[str, np.ndarray]:
         cfg = self.config
-        interest = rng.dirichlet(np.full(cfg.n_topics, cfg.interest_concentration), size=n)
+        alpha = np.full(cfg.n_topics, cfg.interest_concentration)
+        interest = per_user(rng, n, lambda g, m: g.dirichlet(alpha, size=m))
         return {
             "interest": interest,
             "satisfaction": np.zeros(n),
@@ -266,7 +267,7 @@ class KnownWorld(SessionSimulator):
         no_click = np.full((state.n, 1), cfg.no_click_utility)
         return np.concatenate([no_click, u], axis=1)
 
-    def reward(self, state: SimState, item: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def reward(self, state: SimState, item: np.ndarray, normal: np.ndarray) -> np.ndarray:
         if self.config.reward == "price":
             return np.where(item >= 0, self.items.price[np.maximum(item, 0)], 0.0)
         return (item >= 0).astype(np.float64)
@@ -298,10 +299,10 @@ class KnownWorld(SessionSimulator):
         cfg = self.config
         return _sigmoid(cfg.churn_base - cfg.churn_satisfaction * state.latent["satisfaction"])
 
-    def return_gap(self, state: SimState, rng: np.random.Generator) -> np.ndarray:
+    def return_gap(self, state: SimState, exponential: np.ndarray) -> np.ndarray:
         cfg = self.config
         mean = cfg.return_gap_days * np.exp(-cfg.return_satisfaction * state.latent["satisfaction"])
-        return rng.exponential(mean)
+        return mean * exponential
 
     def start_session(self, state: SimState, mask: np.ndarray) -> dict[str, np.ndarray]:
         return {**state.latent, "fatigue": np.where(mask, 0.0, state.latent["fatigue"])}

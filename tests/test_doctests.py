@@ -15,6 +15,9 @@ MODULES = [
     "ltvrec.encoders.cache",
     "ltvrec.encoders.state",
     "ltvrec.simulators.known_world",
+    "ltvrec.envs",
+    "ltvrec.envs.spaces",
+    "ltvrec.envs.sb3",
 ]
 
 
