@@ -22,9 +22,7 @@ demo: $(FILES)
 	$(BIN)/ltvrec data fetch ml-100k
 	$(BIN)/ltvrec data validate ml-100k
 	$(BIN)/ltvrec data describe ml-100k
-	$(BIN)/ltvrec encode --dataset ml-100k --out runs/demo/encoding
-	$(BIN)/ltvrec sim fit --data ml-100k --encoding runs/demo/encoding --out runs/demo/simulator
-	$(BIN)/ltvrec sim report runs/demo/simulator --data ml-100k --out runs/demo/fidelity
+	$(BIN)/ltvrec pipeline ml-100k --out runs/demo
 
 test: lint typecheck pytest
 

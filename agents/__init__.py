@@ -1,3 +1,17 @@
-"""Slate policies (to come): the Plackett-Luce distribution for PPO, baselines
-(random, popularity, greedy, logging), training and evaluation (shared/DESIGN.md 3.3).
-"""
+"""Slate policies: the Plackett-Luce distribution for PPO, the two-tower policy,
+training, and wrappers that let any policy act in any simulator."""
+
+from ltvrec.agents.distributions import PlackettLuceDistribution
+from ltvrec.agents.policies import ModelGreedyPolicy, PPOPolicy, load_policy
+from ltvrec.agents.policy import SlateActorCriticPolicy
+from ltvrec.agents.train_ppo import TrainConfig, train
+
+__all__ = [
+    "ModelGreedyPolicy",
+    "PPOPolicy",
+    "PlackettLuceDistribution",
+    "SlateActorCriticPolicy",
+    "TrainConfig",
+    "load_policy",
+    "train",
+]

@@ -5,6 +5,10 @@ reports one ``done`` per env, and expects each finished env's last observation i
 ``infos[i]["terminal_observation"]`` and ``infos[i]["TimeLimit.truncated"] = True`` when
 the episode was cut by the horizon rather than ended by churn, so that PPO bootstraps
 the value of a truncated state and not of a churned one.
+
+``bootstrap_horizon=False`` reports the horizon as a true end instead: right when the
+objective is the long-term value *within* the horizon (ltvrec's training objective),
+where nothing is earned after it.
 """
 
 from __future__ import annotations
@@ -30,8 +34,9 @@ class SB3VecEnv(VecEnv):
     (4, 70)
     """
 
-    def __init__(self, env: SlateVectorEnv) -> None:
+    def __init__(self, env: SlateVectorEnv, bootstrap_horizon: bool = True) -> None:
         self.env = env
+        self.bootstrap_horizon = bootstrap_horizon
         super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
         self._actions: np.ndarray | None = None
 
@@ -57,7 +62,9 @@ class SB3VecEnv(VecEnv):
             }
             if dones[i]:
                 info["terminal_observation"] = infos["final_obs"][i]
-                info["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
+                info["TimeLimit.truncated"] = bool(
+                    self.bootstrap_horizon and truncated[i] and not terminated[i]
+                )
             out.append(info)
         return obs, rewards.astype(np.float32), dones, out
 

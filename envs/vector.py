@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
@@ -34,6 +35,11 @@ class SlateVectorEnv(VectorEnv[Any, Any, Any]):
     Args:
         simulator: any :class:`~ltvrec.simulators.base.UserSimulator`.
         num_envs: B, the number of users stepped together.
+        time_feature: append the elapsed share of the horizon to the observation. A
+            finite-horizon return depends on the time left, which the user state does
+            not hold; without it a value function cannot fit (Pardo et al., "Time
+            Limits in Reinforcement Learning", ICML 2018). For training only: a policy
+            should not score items by it.
 
     Observations ``[B, S]`` float32; actions ``[B, K]`` slates of distinct items.
     ``infos`` holds arrays ``click``, ``clicked_position``, ``clicked_item``,
@@ -46,12 +52,17 @@ class SlateVectorEnv(VectorEnv[Any, Any, Any]):
         "autoreset_mode": AutoresetMode.SAME_STEP,
     }
 
-    def __init__(self, simulator: UserSimulator, num_envs: int) -> None:
+    def __init__(self, simulator: UserSimulator, num_envs: int, time_feature: bool = False) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         self.sim = simulator
         self.num_envs = num_envs
-        self.single_observation_space = observation_space(simulator, None)
+        self.time_feature = time_feature
+        space = observation_space(simulator, None)
+        if time_feature:
+            s = space.shape[0]  # type: ignore[index]
+            space = spaces.Box(-np.inf, np.inf, (s + 1,), np.float32)
+        self.single_observation_space = space
         self.single_action_space = SlateSpace(simulator.n_items, simulator.slate_size)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
@@ -76,7 +87,14 @@ class SlateVectorEnv(VectorEnv[Any, Any, Any]):
             )
             self._np_random, self._np_random_seed = seeding.np_random(seeds[0])
         self._state = self.sim.reset(self.num_envs, self._rngs)
-        return self._state.obs.astype(np.float32), {}
+        return self._observe(self._state), {}
+
+    def _observe(self, state: SimState) -> np.ndarray:
+        obs = state.obs.astype(np.float32)
+        if self.time_feature:
+            frac = (state.time / self.sim.horizon_days).astype(np.float32)
+            obs = np.concatenate([obs, frac[:, None]], axis=1)
+        return obs
 
     def step(
         self, actions: np.ndarray
@@ -98,7 +116,7 @@ class SlateVectorEnv(VectorEnv[Any, Any, Any]):
             infos[key] = value
             infos[f"_{key}"] = np.ones(self.num_envs, dtype=bool)
         done = terminated | truncated
-        obs = state.obs.astype(np.float32)
+        obs = self._observe(state)
         if done.any():
             idx = np.flatnonzero(done)
             infos["final_obs"] = np.array(
@@ -109,7 +127,7 @@ class SlateVectorEnv(VectorEnv[Any, Any, Any]):
             infos["_final_info"] = done.copy()
             fresh = self.sim.reset(len(idx), self._rngs.take(idx))
             state = _splice(state, idx, fresh)
-            obs = state.obs.astype(np.float32)
+            obs = self._observe(state)
         self._state = state
         return obs, result.reward.astype(np.float64), terminated, truncated, infos
 

@@ -20,6 +20,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ltvrec import __version__
+from ltvrec.agents.train_ppo import TrainConfig
 from ltvrec.config import DataConfig, EncodeConfig, config_to_dict, field_docs, load_config
 from ltvrec.simulators.fitted import FitConfig
 from ltvrec.simulators.known_world import KnownWorldConfig
@@ -47,6 +48,7 @@ CONFIGS: dict[str, type] = {
     "encode": EncodeConfig,
     "known-world": KnownWorldConfig,
     "fit": FitConfig,
+    "train": TrainConfig,
 }
 
 ConfigOpt = Annotated[
@@ -451,6 +453,183 @@ def sim_report(
         folder = write_report(report, out or sim_dir / "report", ds.name)
     _say((folder / "fidelity.md").read_text())
     _say(f"wrote: {folder}")
+
+
+# --------------------------------------------------------------------------- agents
+
+
+def _simulator(env: str, sim_dir: Path | None, world_config: Path | None) -> tuple[Any, Any]:
+    """(simulator, its logging policy or None) for --env known-world|fitted."""
+    from ltvrec.simulators import FittedSimulator, KnownWorld, PlackettLucePolicy
+
+    if env == "known-world":
+        world = KnownWorld(load_config(KnownWorldConfig, world_config, []))
+        return world, PlackettLucePolicy(world.logging_scores(), world.slate_size)
+    if env == "fitted":
+        if sim_dir is None:
+            raise CliError("--env fitted needs --sim DIR (from `ltvrec sim fit`)")
+        return FittedSimulator.load(sim_dir), None
+    raise CliError(f"--env must be 'known-world' or 'fitted', got {env!r}")
+
+
+EnvOpt = Annotated[str, typer.Option(help="known-world (ground truth) or fitted.")]
+SimOpt = Annotated[Path | None, typer.Option("--sim", help="Fitted simulator folder.")]
+WorldOpt = Annotated[
+    Path | None, typer.Option("--world-config", help="YAML of KnownWorldConfig fields.")
+]
+
+
+@app.command("train")
+def train_cmd(
+    out: Annotated[Path, typer.Option(help="Folder for the policy, checkpoints, curve.")],
+    env: EnvOpt = "known-world",
+    sim: SimOpt = None,
+    world_config: WorldOpt = None,
+    steps: Annotated[int | None, typer.Option(help="Total env steps.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from out/checkpoint.")] = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Train a Plackett-Luce slate policy with PPO on a simulator."""
+    from rich.progress import BarColumn, MofNCompleteColumn
+
+    from ltvrec.agents.train_ppo import train
+
+    flags = [f"{k}={v}" for k, v in (("steps", steps), ("seed", seed)) if v is not None]
+    cfg = load_config(TrainConfig, config, [*flags, *(set_ or [])])
+    simulator, _ = _simulator(env, sim, world_config)
+    last: dict[str, Any] = {}
+    with Progress(
+        TextColumn("training"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err_console,
+    ) as bar:
+        task = bar.add_task("", total=cfg.steps)
+
+        def progress(n: int, point: dict[str, Any] | None) -> None:
+            if point is not None:
+                last.update(point)
+                err_console.print(
+                    f"- {point['steps']:,} steps: long-term value {point['value']:.2f} "
+                    f"[{point['value_ci'][0]:.2f}, {point['value_ci'][1]:.2f}]",
+                    markup=False,
+                    highlight=False,
+                )
+            bar.update(task, completed=min(n, cfg.steps))
+
+        _, curve = train(
+            simulator,
+            cfg,
+            out,
+            provenance={"env": env, "sim": str(sim) if sim else None},
+            resume=resume,
+            progress=progress,
+        )
+    end = curve[-1]
+    _say(
+        f"trained {end['steps']:,} steps; held-out long-term value {end['value']:.2f} "
+        f"[{end['value_ci'][0]:.2f}, {end['value_ci'][1]:.2f}] -> {out}"
+    )
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    policies: Annotated[
+        str, typer.Option(help="Comma list: ppo=DIR, greedy, popularity, random, logging.")
+    ] = "greedy,popularity,random,logging",
+    env: EnvOpt = "known-world",
+    sim: SimOpt = None,
+    world_config: WorldOpt = None,
+    users: Annotated[int, typer.Option(help="Fresh users per seed.")] = 1000,
+    seeds: Annotated[int, typer.Option(help="Seeds (user batches).")] = 3,
+    gamma: Annotated[float, typer.Option(help="Per-request discount.")] = 0.995,
+    out: Annotated[Path | None, typer.Option(help="Write evaluation.md and .json here.")] = None,
+) -> None:
+    """Long-term value (discounted and not, 95% CI) and behaviour of several policies."""
+    from ltvrec.agents.evaluation import baseline, evaluate_many, markdown_table
+    from ltvrec.agents.policies import PPOPolicy, load_policy
+
+    simulator, logging_policy = _simulator(env, sim, world_config)
+    chosen: dict[str, Any] = {}
+    for spec in filter(None, (p.strip() for p in policies.split(","))):
+        name, sep, path = spec.partition("=")
+        if sep:
+            policy, _ = load_policy(path)
+            if policy.item_embeddings.shape[0] != simulator.n_items:
+                raise CliError(f"{path} was trained on another catalog than this simulator's")
+            chosen[name] = PPOPolicy(policy, name=name)
+        else:
+            chosen[name] = baseline(name, simulator, logging_policy)
+    with _steps() as say:
+        say(f"evaluating {len(chosen)} policies on {users:,} users x {seeds} seeds")
+        rows = evaluate_many(simulator, chosen, users, seeds, gamma)
+    table = markdown_table(rows)
+    _say(table)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "evaluation.md").write_text(f"# Evaluation ({env})\n\n{table}\n")
+        (out / "evaluation.json").write_text(json.dumps(rows, indent=2) + "\n")
+        _say(f"wrote: {out}")
+
+
+experiment_app = typer.Typer(help="End-to-end experiments.", no_args_is_help=True)
+app.add_typer(experiment_app, name="experiment")
+
+
+@experiment_app.command("known-world")
+def experiment_known_world(
+    out: Annotated[Path, typer.Option(help="Folder for report.md, report.json, plots.")] = Path(
+        "runs/experiment"
+    ),
+    seeds: Annotated[int, typer.Option(help="Seeds (logs, fit, PPO, users).")] = 3,
+    steps: Annotated[int | None, typer.Option(help="PPO steps per training run.")] = None,
+    log_users: Annotated[int, typer.Option(help="Logged users per seed.")] = 3000,
+    eval_users: Annotated[int, typer.Option(help="True-world users per policy and seed.")] = 2000,
+    model: Annotated[
+        str, typer.Option(help="Text encoder: minilm, hashing, or a folder.")
+    ] = "minilm",
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Logs -> encode -> fit -> PPO on the fitted simulator -> evaluate in the true world."""
+    from ltvrec.agents.experiment import run_experiment
+
+    if seeds < 1:
+        raise CliError(f"--seeds must be >= 1, got {seeds}")
+    flags = [f"steps={steps}"] if steps is not None else []
+    cfg = load_config(TrainConfig, config, [*flags, *(set_ or [])])
+    with _steps() as say:
+        report = run_experiment(
+            seeds, out, cfg, log_users=log_users, eval_users=eval_users, model=model, say=say
+        )
+    _say((out / "report.md").read_text())
+    _say(f"ppo-fitted vs greedy: {report['ppo_fitted_vs_greedy']:+.1%}; wrote: {out}")
+
+
+@app.command("pipeline")
+def pipeline_cmd(
+    dataset: Annotated[str, typer.Argument(help="Data set name (ml-100k).")] = "ml-100k",
+    out: Annotated[Path, typer.Option(help="Folder for report.md and every artifact.")] = Path(
+        "runs/demo"
+    ),
+    steps: Annotated[int, typer.Option(help="PPO steps.")] = 100_000,
+    users: Annotated[int, typer.Option(help="Simulated users per evaluation seed.")] = 300,
+    seeds: Annotated[int, typer.Option(help="Evaluation seeds.")] = 2,
+) -> None:
+    """The whole job: fetch, encode, fit, fidelity report, train PPO, evaluate, report."""
+    from ltvrec.pipeline import run_pipeline
+
+    tcfg = TrainConfig(
+        steps=steps, eval_every=max(steps // 2, 1), eval_users=100, checkpoint_every=0
+    )
+    with _steps() as say:
+        run_pipeline(dataset, out, tcfg, eval_users=users, eval_seeds=seeds, say=say)
+    _say((out / "report.md").read_text())
+    _say(f"wrote: {out}")
 
 
 # ----------------------------------------------------------------------------- config

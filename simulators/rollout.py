@@ -4,7 +4,8 @@
 (sessions and returns included) and reports the long-term value — the expected sum of
 rewards per user — undiscounted (the headline) and discounted per request, each with a
 95% normal confidence interval over users, beside clicks per request, requests per
-session, sessions per user, return rate and churn.
+session, sessions per user, return rate, churn, catalog coverage (share of items ever
+shown) and intra-slate diversity (mean pairwise cosine distance of item vectors).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class PolicyValue:
     sessions: np.ndarray
     churned: np.ndarray
     truncated: np.ndarray
+    coverage: float = float("nan")
+    diversity: float = float("nan")
 
     @property
     def value(self) -> tuple[float, float, float]:
@@ -72,6 +75,8 @@ class PolicyValue:
             # A session is followed by a return unless the user churned or hit the horizon.
             "return_rate": float((self.sessions - 1).sum() / self.sessions.sum()),
             "churn_rate": float(self.churned.mean()),
+            "coverage": self.coverage,
+            "diversity": self.diversity,
         }
 
 
@@ -117,8 +122,19 @@ def evaluate(
     rng = np.random.default_rng(seed)
     out = {k: np.zeros(n_users) for k in ("ret", "disc", "clicks", "req", "sess", "churn", "trunc")}
     out["sess"][:] = 1.0
+    emb = sim.item_embeddings.astype(np.float64)
+    unit = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    shown = np.zeros(sim.n_items, dtype=bool)
+    div = [0.0, 0.0]  # sum of per-slate diversity, number of slates
 
-    def on_step(g: np.ndarray, _s: SimState, _a: np.ndarray, r: StepResult) -> None:
+    def on_step(g: np.ndarray, _s: SimState, slates: np.ndarray, r: StepResult) -> None:
+        shown[slates.ravel()] = True
+        k = slates.shape[1]
+        if k > 1:
+            total = unit[slates].sum(axis=1)
+            mean_cos = ((total * total).sum(axis=1) - k) / (k * (k - 1))
+            div[0] += float((1.0 - mean_cos).sum())
+            div[1] += len(slates)
         out["ret"][g] += r.reward
         out["disc"][g] += gamma ** out["req"][g] * r.reward
         out["clicks"][g] += r.clicked_position >= 0
@@ -140,4 +156,6 @@ def evaluate(
         sessions=out["sess"],
         churned=out["churn"].astype(bool),
         truncated=out["trunc"].astype(bool),
+        coverage=float(shown.mean()),
+        diversity=div[0] / div[1] if div[1] else float("nan"),
     )

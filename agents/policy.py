@@ -1,0 +1,183 @@
+"""``SlateActorCriticPolicy``: a two-tower Plackett-Luce slate policy for SB3's PPO.
+
+- user tower: standardised user state -> MLP -> query ``q [B, h]``;
+- item tower: item embedding ``e_j [d]`` -> learned linear projection ``W e_j [h]`` plus a
+  learned item bias ``b_j`` (static catalog) or an MLP bias of the features
+  (per-step candidates);
+- scores ``s_j = q . W e_j + b_j``; the slate distribution is Plackett-Luce over them;
+- value head: MLP over the standardised user state.
+
+Observation standardisation (mean/std buffers) lives *inside* the module, so an export
+of the module (ONNX) carries it.
+
+It subclasses SB3's ``ActorCriticPolicy`` and overrides only what it must: ``_build``
+(no ``MultiDiscrete`` action head: SB3 would build one categorical per slot, which
+proposes duplicates and gets slate propensities wrong), and ``forward``,
+``evaluate_actions``, ``get_distribution``, ``predict_values`` (the scores need the
+item tower, which SB3's latent-to-action path does not know).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
+from torch import nn
+
+from ltvrec.agents.distributions import NEG, PlackettLuceDistribution
+
+ITEM_BIAS_SCALE = 10.0
+"""The item bias is ``ITEM_BIAS_SCALE * item_bias``: Adam moves each parameter by about
+the learning rate per step, and an item bias needs to travel a few units, so this makes
+it learn ~10x faster than the towers. (Per-group learning rates are not an option: SB3
+resets every param group's rate at each update.)"""
+
+
+def _mlp(inp: int, hidden: list[int], out: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for h in hidden:
+        layers += [nn.Linear(inp, h), nn.Tanh()]
+        inp = h
+    layers.append(nn.Linear(inp, out))
+    return nn.Sequential(*layers)
+
+
+class SlateActorCriticPolicy(ActorCriticPolicy):
+    """See the module docstring.
+
+    Args (through ``policy_kwargs``):
+        item_embeddings: ``[N, d]`` catalog item vectors (static catalog; omit when the
+            observation carries ``candidate_features``).
+        tower_dim: ``h``, the query / item projection width.
+        hidden: hidden layer sizes of the user tower and of the value head.
+        obs_mean, obs_std: initial standardisation of the user state (``[S]``); see
+            :meth:`set_obs_normalizer`.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space[Any],
+        action_space: spaces.Space[Any],
+        lr_schedule: Schedule,
+        item_embeddings: np.ndarray | None = None,
+        tower_dim: int = 32,
+        hidden: list[int] | None = None,
+        obs_mean: np.ndarray | None = None,
+        obs_std: np.ndarray | None = None,
+        state_dim: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(action_space, spaces.MultiDiscrete):
+            raise TypeError(f"expected a slate (MultiDiscrete) action space, got {action_space}")
+        self.candidates = isinstance(observation_space, spaces.Dict)
+        if not self.candidates and item_embeddings is None:
+            raise ValueError("a static-catalog policy needs item_embeddings [N, d]")
+        self._item_embeddings = item_embeddings
+        self.tower_dim = tower_dim
+        self.hidden = hidden or [64, 64]
+        self._obs_init = (obs_mean, obs_std)
+        self.state_dim: int = state_dim or 0
+        self.obs_mean: th.Tensor
+        self.obs_std: th.Tensor
+        self.item_embeddings: th.Tensor
+        self.action_dist: PlackettLuceDistribution
+        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+
+    def _build(self, lr_schedule: Schedule) -> None:
+        k = len(self.action_space.nvec)  # type: ignore[attr-defined]
+        self.slate_size = k
+        self.action_dist = PlackettLuceDistribution(k)
+        user_space = self.observation_space["user"] if self.candidates else self.observation_space  # type: ignore[index]
+        s_dim = int(np.prod(user_space.shape or (0,)))
+        if not self.state_dim:
+            self.state_dim = s_dim
+        mean, std = self._obs_init
+        self.register_buffer(
+            "obs_mean", th.as_tensor(np.zeros(s_dim) if mean is None else mean, dtype=th.float32)
+        )
+        self.register_buffer(
+            "obs_std", th.as_tensor(np.ones(s_dim) if std is None else std, dtype=th.float32)
+        )
+        self.user_tower = _mlp(self.state_dim, self.hidden, self.tower_dim)
+        self.value_head = _mlp(s_dim, self.hidden, 1)
+        if self.candidates:
+            d = int(self.observation_space["candidate_features"].shape[1])  # type: ignore[index]
+            self.item_proj = nn.Linear(d, self.tower_dim, bias=False)
+            self.item_bias_net = _mlp(d, [32], 1)
+        else:
+            emb = np.asarray(self._item_embeddings, dtype=np.float32)
+            self.register_buffer("item_embeddings", th.as_tensor(emb))
+            self.item_proj = nn.Linear(emb.shape[1], self.tower_dim, bias=False)
+            self.item_bias = nn.Parameter(th.zeros(emb.shape[0]))
+        # Small initial scores: start close to uniform slates (as SB3 does with gain 0.01).
+        with th.no_grad():
+            last = self.user_tower[-1]
+            assert isinstance(last, nn.Linear)
+            last.weight.mul_(0.01)
+        self.optimizer = self.optimizer_class(
+            self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
+        )  # type: ignore[call-arg]
+
+    def set_obs_normalizer(self, mean: np.ndarray, std: np.ndarray) -> None:
+        """Fix the user-state standardisation (e.g. from states seen under a random policy)."""
+        self.obs_mean.copy_(th.as_tensor(mean, dtype=th.float32))
+        self.obs_std.copy_(th.as_tensor(np.maximum(std, 1e-3), dtype=th.float32))
+
+    # ------------------------------------------------------------------ core
+    def _user(self, obs: PyTorchObs) -> th.Tensor:
+        user = obs["user"] if isinstance(obs, dict) else obs
+        d = user.shape[-1]
+        return (user.float() - self.obs_mean[:d]) / self.obs_std[:d]
+
+    def scores(self, obs: PyTorchObs) -> th.Tensor:
+        """Scores ``[B, N]`` of the catalog (or of the step's candidates). Only the first
+        ``state_dim`` features (the user state) are read; extra training-only features
+        (the elapsed-time feature) feed the value head alone."""
+        q = self.user_tower(self._user(obs)[..., : self.state_dim])
+        if isinstance(obs, dict):
+            feats = obs["candidate_features"].float()
+            keys = self.item_proj(feats)  # [B, N, h]
+            s = th.einsum("bh,bnh->bn", q, keys) + self.item_bias_net(feats).squeeze(-1)
+            return s.masked_fill(obs["mask"] < 0.5, NEG)
+        keys = self.item_proj(self.item_embeddings)  # [N, h]
+        return q @ keys.T + ITEM_BIAS_SCALE * self.item_bias
+
+    def values(self, obs: PyTorchObs) -> th.Tensor:
+        return self.value_head(self._user(obs))
+
+    # ------------------------------------------------------------------ SB3 API
+    def forward(
+        self, obs: th.Tensor, deterministic: bool = False
+    ) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
+        dist = self.action_dist.proba_distribution(self.scores(obs))
+        actions = dist.get_actions(deterministic=deterministic)
+        return actions, self.values(obs), dist.log_prob(actions)
+
+    def evaluate_actions(
+        self, obs: PyTorchObs, actions: th.Tensor
+    ) -> tuple[th.Tensor, th.Tensor, th.Tensor | None]:
+        dist = self.action_dist.proba_distribution(self.scores(obs))
+        return self.values(obs), dist.log_prob(actions.long()), dist.entropy()
+
+    def get_distribution(self, obs: PyTorchObs) -> PlackettLuceDistribution:
+        return self.action_dist.proba_distribution(self.scores(obs))
+
+    def predict_values(self, obs: PyTorchObs) -> th.Tensor:
+        return self.values(obs)
+
+    def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
+        return self.get_distribution(observation).get_actions(deterministic=deterministic)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(
+            item_embeddings=self._item_embeddings,
+            tower_dim=self.tower_dim,
+            hidden=self.hidden,
+            state_dim=self.state_dim,
+        )
+        return data
