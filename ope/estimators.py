@@ -42,9 +42,9 @@ def _check_action_dist(fb: BanditFeedback, action_dist: np.ndarray) -> np.ndarra
         raise ValueError(
             f"expected action_dist of shape {want} (n, n_actions, len_list), got {a.shape}"
         )
-    if not np.isfinite(a).all() or a.min() < 0:
+    sums = a.sum(axis=1)  # NaN or inf anywhere shows up in the sums: one pass, not three
+    if not np.isfinite(sums).all() or a.min() < 0:
         raise ValueError("action_dist must hold finite probabilities >= 0")
-    sums = a.sum(axis=1)
     if not np.allclose(sums, 1.0, atol=1e-6):
         i, k = np.unravel_index(np.argmax(np.abs(sums - 1.0)), sums.shape)
         raise ValueError(

@@ -75,11 +75,13 @@ def bootstrap_ratio(
     n = len(num)
     per_chunk = max(1, chunk_elements // max(n, 1))
     out = np.empty(n_bootstrap)
+    plain = bool(np.all(den == 1.0))  # a mean: no denominator to resample
     done = 0
     while done < n_bootstrap:
         b = min(per_chunk, n_bootstrap - done)
-        idx = rng.integers(0, n, size=(b, n))
-        out[done : done + b] = num[idx].sum(axis=1) / den[idx].sum(axis=1)
+        idx = rng.integers(0, n, size=(b, n), dtype=np.int32 if n < 2**31 else np.int64)
+        top = num[idx].sum(axis=1)
+        out[done : done + b] = top / n if plain else top / den[idx].sum(axis=1)
         done += b
     return out
 

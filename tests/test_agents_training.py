@@ -32,6 +32,7 @@ def test_train_writes_a_policy_that_loads_and_acts(world: KnownWorld, tmp_path: 
     model, curve = train(world, TINY, tmp_path / "run")
     assert [p["steps"] for p in curve][:2] == [1024, 2048]
     meta = json.loads((tmp_path / "run" / "policy.json").read_text())
+    assert any((tmp_path / "run" / "tensorboard").rglob("events.out.tfevents*"))
     assert meta["steps"] >= 2048 and meta["n_items"] == 60 and meta["slate_size"] == 4
     policy, _ = load_policy(tmp_path / "run")
     obs = world.reset(32, np.random.default_rng(0)).obs
