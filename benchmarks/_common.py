@@ -47,9 +47,3 @@ def greedy_scores(sim: FittedSimulator, obs: np.ndarray) -> np.ndarray:
     """A policy's scoring: standardise, query, dot every item, add the bias."""
     c, std = sim.choice, sim.standardizer
     return (((obs - std.mean) / std.std) @ c.wq + c.bq) @ c.item_keys.T + c.item_bias
-
-
-def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1)
-    return np.take_along_axis(part, order, axis=1)

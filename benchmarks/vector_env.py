@@ -22,10 +22,11 @@ import argparse
 import time
 
 import numpy as np
-from _common import greedy_scores, random_simulator, top_k
+from _common import greedy_scores, random_simulator
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from ltvrec.envs import SlateRecEnv, SlateVectorEnv
+from ltvrec.simulators.plackett_luce import top_k
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ On a time split (fit on the past, compare on the future):
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -144,8 +145,7 @@ def _choice_metrics(
 
 
 def _with_choice(sim: FittedSimulator, choice: Any) -> FittedSimulator:
-    clone = object.__new__(FittedSimulator)
-    clone.__dict__.update(sim.__dict__)
+    clone = copy.copy(sim)
     clone.choice = choice
     return clone
 

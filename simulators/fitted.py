@@ -164,10 +164,9 @@ def replay_log(
     cpos[clicks.index.to_numpy()] = clicks["pos"].to_numpy()
     citem[clicks.index.to_numpy()] = clicks["item"].to_numpy()
 
-    order = np.lexsort(
-        (np.arange(n_req), first["t"].to_numpy(), pd.factorize(first["user"], sort=True)[0])
-    )
-    user = pd.factorize(first["user"], sort=True)[0][order]
+    user_codes = pd.factorize(first["user"], sort=True)[0]
+    order = np.lexsort((np.arange(n_req), first["t"].to_numpy(), user_codes))
+    user = user_codes[order]
     t0 = f["timestamp"].min()
     time = ((first["t"] - t0).dt.total_seconds().to_numpy() / 86400.0)[order]
     session = first["session"].to_numpy()[order]

@@ -101,3 +101,23 @@ def test_cli_train_and_evaluate(tmp_path: Path) -> None:
     assert [r["policy"] for r in rows] == ["ppo", "greedy", "popularity", "random", "logging"]
     bad = subprocess.run([*base, "evaluate", "--env", "fitted"], capture_output=True, text=True)
     assert bad.returncode == 1 and "--env fitted needs --sim DIR" in bad.stderr
+
+
+def test_slate_policy_on_per_step_candidates() -> None:
+    # Dict observations: the item tower reads the candidates' features every step.
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from ltvrec.envs import SlateRecEnv
+
+    world = KnownWorld(SMALL)
+    venv = DummyVecEnv([lambda: SlateRecEnv(world, n_candidates=12) for _ in range(4)])
+    model = PPO(
+        SlateActorCriticPolicy, venv, n_steps=64, batch_size=64, n_epochs=1, seed=0,
+        device="cpu", policy_kwargs={"tower_dim": 8, "hidden": [16]},
+    )  # fmt: skip
+    model.learn(total_timesteps=512)
+    obs = venv.reset()
+    actions, _ = model.predict(obs, deterministic=False)
+    assert actions.shape == (4, 4) and all(len(set(a.tolist())) == 4 for a in actions)
+    assert actions.max() < 12  # indices into the step's candidates
