@@ -118,6 +118,7 @@ def test_slate_policy_on_per_step_candidates() -> None:
     )  # fmt: skip
     model.learn(total_timesteps=512)
     obs = venv.reset()
+    assert isinstance(obs, dict)
     actions, _ = model.predict(obs, deterministic=False)
     assert actions.shape == (4, 4) and all(len(set(a.tolist())) == 4 for a in actions)
     assert actions.max() < 12  # indices into the step's candidates
