@@ -1,6 +1,7 @@
 """Policies that act on observations, wrapped to the simulators' policy call.
 
-Every policy here implements ``act(sim, state, rng) -> slates [B, K]`` and sees only
+Every policy here implements ``act(sim, state, rng) -> slates [B, K]`` and
+``slate_probabilities(obs, slates)`` (exact joint and cascade probabilities), and sees only
 ``state.obs`` (the observable user state) — never the simulator's latent state — so it
 runs unchanged in the known world and in a fitted simulator.
 
@@ -26,6 +27,7 @@ from ltvrec.agents.policy import SlateActorCriticPolicy
 from ltvrec.simulators.base import SimState, UserSimulator
 from ltvrec.simulators.fitted import FittedSimulator
 from ltvrec.simulators.plackett_luce import gumbel_top_k, top_k
+from ltvrec.simulators.policies import deterministic_probabilities, pl_probabilities
 
 
 @dataclass
@@ -46,6 +48,13 @@ class PPOPolicy:
         k = self.policy.slate_size
         return top_k(s, k) if self.deterministic else gumbel_top_k(s, k, rng)
 
+    def slate_probabilities(self, obs: np.ndarray, slates: np.ndarray) -> dict[str, np.ndarray]:
+        """Exact joint and cascade probabilities of ``slates`` (top-K: 0 or 1)."""
+        s = self.scores(obs)
+        if self.deterministic:
+            return deterministic_probabilities(top_k(s, slates.shape[1]), slates)
+        return pl_probabilities(s, slates)
+
 
 @dataclass(frozen=True)
 class ModelGreedyPolicy:
@@ -57,6 +66,11 @@ class ModelGreedyPolicy:
     def act(self, sim: UserSimulator, state: SimState, rng: np.random.Generator) -> np.ndarray:
         observed = SimState(state.obs, state.time, {})
         return top_k(self.model.item_click_logits(observed), sim.slate_size)
+
+    def slate_probabilities(self, obs: np.ndarray, slates: np.ndarray) -> dict[str, np.ndarray]:
+        observed = SimState(obs, np.zeros(len(obs)), {})
+        chosen = top_k(self.model.item_click_logits(observed), slates.shape[1])
+        return deterministic_probabilities(chosen, slates)
 
 
 def load_policy(folder: str | Path) -> tuple[SlateActorCriticPolicy, dict[str, Any]]:

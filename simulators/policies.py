@@ -38,12 +38,42 @@ class SimPolicy(Protocol):
     def act(self, sim: UserSimulator, state: SimState, rng: np.random.Generator) -> np.ndarray: ...
 
 
+class SlateProbabilities(Protocol):
+    """Policies that can say how likely a given slate was, from observations alone
+    (what OPE and serving logs need): ``{"pscore": [B], "pscore_cascade": [B, K]}``."""
+
+    def slate_probabilities(self, obs: np.ndarray, slates: np.ndarray) -> dict[str, np.ndarray]: ...
+
+
+def deterministic_probabilities(chosen: np.ndarray, slates: np.ndarray) -> dict[str, np.ndarray]:
+    """A deterministic policy's slate probabilities: 1 where ``slates`` match its own
+    ``chosen`` slates (prefix by prefix for the cascade), else 0."""
+    match = np.cumprod(chosen == slates, axis=1).astype(np.float64)
+    return {"pscore": match[:, -1], "pscore_cascade": match}
+
+
+def pl_probabilities(scores: np.ndarray, slates: np.ndarray) -> dict[str, np.ndarray]:
+    """Plackett-Luce joint and cascade probabilities of ``slates`` under ``scores``."""
+    cascade = cascade_probs(scores, slates)
+    return {"pscore": cascade[:, -1], "pscore_cascade": cascade}
+
+
 @dataclass(frozen=True)
 class RandomPolicy:
     name: str = "random"
+    n_items: int | None = None
+    """Catalog size, needed only for ``slate_probabilities``."""
 
     def act(self, sim: UserSimulator, state: SimState, rng: np.random.Generator) -> np.ndarray:
         return gumbel_top_k(np.zeros((state.n, sim.n_items)), sim.slate_size, rng)
+
+    def slate_probabilities(self, obs: np.ndarray, slates: np.ndarray) -> dict[str, np.ndarray]:
+        if self.n_items is None:
+            raise ValueError("RandomPolicy(n_items=N) is needed for slate probabilities")
+        k = slates.shape[1]
+        prefix = np.cumprod(1.0 / (self.n_items - np.arange(k)))
+        cascade = np.broadcast_to(prefix, slates.shape).copy()
+        return {"pscore": cascade[:, -1], "pscore_cascade": cascade}
 
 
 @dataclass(frozen=True)
@@ -56,6 +86,10 @@ class PopularityPolicy:
     def act(self, sim: UserSimulator, state: SimState, rng: np.random.Generator) -> np.ndarray:
         best = top_k(self.scores[None, :], sim.slate_size)
         return np.repeat(best, state.n, axis=0)
+
+    def slate_probabilities(self, obs: np.ndarray, slates: np.ndarray) -> dict[str, np.ndarray]:
+        best = np.repeat(top_k(self.scores[None, :], slates.shape[1]), len(slates), axis=0)
+        return deterministic_probabilities(best, slates)
 
 
 @dataclass(frozen=True)
@@ -109,3 +143,6 @@ class PlackettLucePolicy:
             "pscore_cascade": cascade_probs(s, slates),
             "pscore_item_position": table[slates, np.arange(slates.shape[1])[None, :]],
         }
+
+    def slate_probabilities(self, obs: np.ndarray, slates: np.ndarray) -> dict[str, np.ndarray]:
+        return self.propensities(slates)
