@@ -2,7 +2,8 @@
 
 Depends only on :mod:`ltvrec.interactions` (never on SB3). Estimators are validated
 against the Open Bandit Pipeline 0.4.1 on the same inputs (``tests/test_ope.py``).
-Sequential (whole-trajectory) estimators, FQE and the OPE report are not built yet.
+Trajectory-level IS (trajectory IS, PDIS, weighted PDIS) is in
+:mod:`ltvrec.ope.sequential`; sequential DR, FQE and the OPE report are not built yet.
 """
 
 from ltvrec.ope.estimators import (
@@ -19,11 +20,13 @@ from ltvrec.ope.estimators import (
 )
 from ltvrec.ope.feedback import BanditFeedback, SlateFeedback
 from ltvrec.ope.intervals import Estimate
+from ltvrec.ope.sequential import PDIS, Trajectories, TrajectoryIS, WeightedPDIS
 
 __all__ = [
     "DM",
     "DR",
     "IPS",
+    "PDIS",
     "SNDR",
     "SNIPS",
     "BanditFeedback",
@@ -34,4 +37,7 @@ __all__ = [
     "SlateRewardInteractionIPS",
     "SlateStandardIPS",
     "SwitchDR",
+    "Trajectories",
+    "TrajectoryIS",
+    "WeightedPDIS",
 ]
