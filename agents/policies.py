@@ -14,7 +14,6 @@ runs unchanged in the known world and in a fitted simulator.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import torch as th
 from gymnasium import spaces
 
 from ltvrec.agents.policy import SlateActorCriticPolicy
+from ltvrec.interactions.io import read_artifact_meta
 from ltvrec.simulators.base import SimState, UserSimulator
 from ltvrec.simulators.fitted import FittedSimulator
 from ltvrec.simulators.plackett_luce import gumbel_top_k, top_k
@@ -78,14 +78,15 @@ def load_policy(folder: str | Path) -> tuple[SlateActorCriticPolicy, dict[str, A
     from safetensors.torch import load_file
 
     folder = Path(folder)
-    meta_file, weights = folder / "policy.json", folder / "policy.safetensors"
-    if not meta_file.is_file() or not weights.is_file():
-        raise FileNotFoundError(
-            f"{folder} is not a trained policy (needs policy.json and policy.safetensors); "
-            "train one with: ltvrec train ..."
-        )
-    meta = json.loads(meta_file.read_text())
-    state = load_file(str(weights))
+    meta = read_artifact_meta(
+        folder,
+        "policy.json",
+        "policy.safetensors",
+        "weights_sha256",
+        "a trained policy",
+        "ltvrec train ... --out DIR",
+    )
+    state = load_file(str(folder / "policy.safetensors"))
     n, k, s = meta["n_items"], meta["slate_size"], meta["observation_size"]
     cfg = meta["config"]
     policy = SlateActorCriticPolicy(

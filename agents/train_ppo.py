@@ -25,7 +25,7 @@ from ltvrec.agents.policies import PPOPolicy
 from ltvrec.agents.policy import SlateActorCriticPolicy
 from ltvrec.envs.sb3 import SB3VecEnv
 from ltvrec.envs.vector import SlateVectorEnv
-from ltvrec.interactions.io import atomic_path
+from ltvrec.interactions.io import atomic_path, sha256_file
 from ltvrec.simulators.base import UserSimulator
 from ltvrec.simulators.policies import RandomPolicy
 from ltvrec.simulators.rollout import evaluate, run_users
@@ -261,6 +261,7 @@ def save_policy(
         "observation_size": int(policy.obs_mean.shape[0]),
         "state_dim": int(policy.state_dim),
         "steps": int(model.num_timesteps),
+        "weights_sha256": sha256_file(out / "policy.safetensors"),
         "train_seconds": seconds,
         "curve": curve,
         "provenance": provenance,

@@ -26,7 +26,7 @@ import numpy as np
 
 from ltvrec.encoders.cache import EmbeddingCache, encode_cached
 from ltvrec.encoders.text import BatchProgress, EncoderIdentity, TextEncoder
-from ltvrec.interactions.io import atomic_path, sha256_file
+from ltvrec.interactions.io import atomic_path, read_artifact_meta, sha256_file
 from ltvrec.interactions.schema import ItemCatalog
 
 FORMAT_VERSION = 1
@@ -145,20 +145,16 @@ class ItemEncoding:
         from safetensors.numpy import load_file
 
         folder = Path(folder)
-        meta_file, data_file = folder / "encoder.json", folder / "items.safetensors"
-        if not meta_file.is_file() or not data_file.is_file():
-            raise FileNotFoundError(
-                f"{folder} is not an item encoding (needs encoder.json and items.safetensors); "
-                "make one with: ltvrec encode --dataset NAME --out DIR"
-            )
-        meta = json.loads(meta_file.read_text())
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
-                f"{folder}: format_version {meta.get('format_version')}, expected {FORMAT_VERSION}"
-            )
-        if sha256_file(data_file) != meta["items_sha256"]:
-            raise ValueError(f"{data_file} does not match the sha256 in encoder.json; re-encode")
-        t = load_file(str(data_file))
+        meta = read_artifact_meta(
+            folder,
+            "encoder.json",
+            "items.safetensors",
+            "items_sha256",
+            "an item encoding",
+            "ltvrec encode --dataset NAME --out DIR",
+            FORMAT_VERSION,
+        )
+        t = load_file(str(folder / "items.safetensors"))
         proj = None
         if meta["projection"] == "pca":
             proj = PCAProjection(

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from ltvrec.encoders.state import UserStateEncoder
-from ltvrec.interactions.io import atomic_path, sha256_file
+from ltvrec.interactions.io import atomic_path, read_artifact_meta, sha256_file
 from ltvrec.interactions.schema import InteractionLog, ItemCatalog, LogValidationError
 from ltvrec.simulators.base import SessionSimulator, SimState
 
@@ -600,18 +600,16 @@ class FittedSimulator(SessionSimulator):
         from safetensors.numpy import load_file
 
         folder = Path(folder)
-        meta_file, arr_file = folder / "simulator.json", folder / "simulator.safetensors"
-        if not meta_file.is_file() or not arr_file.is_file():
-            raise FileNotFoundError(
-                f"{folder} is not a fitted simulator (needs simulator.json and "
-                "simulator.safetensors); make one with: ltvrec sim fit --data ... --out DIR"
-            )
-        meta = json.loads(meta_file.read_text())
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{folder}: unsupported format_version {meta.get('format_version')}")
-        if sha256_file(arr_file) != meta["arrays_sha256"]:
-            raise ValueError(f"{arr_file} does not match the sha256 in simulator.json")
-        t = load_file(str(arr_file))
+        meta = read_artifact_meta(
+            folder,
+            "simulator.json",
+            "simulator.safetensors",
+            "arrays_sha256",
+            "a fitted simulator",
+            "ltvrec sim fit --data ... --out DIR",
+            FORMAT_VERSION,
+        )
+        t = load_file(str(folder / "simulator.safetensors"))
         rs = t["reward_scalars"]
         return cls(
             item_embeddings=t["item_embeddings"],

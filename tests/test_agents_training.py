@@ -45,6 +45,11 @@ def test_train_writes_a_policy_that_loads_and_acts(world: KnownWorld, tmp_path: 
         world, world.reset(32, np.random.default_rng(1)), np.random.default_rng(0)
     )
     assert slates.shape == (32, 4) and all(len(set(r)) == 4 for r in slates.tolist())
+    weights = tmp_path / "run" / "policy.safetensors"
+    blob = weights.read_bytes()
+    weights.write_bytes(blob[:-1] + bytes([blob[-1] ^ 1]))
+    with pytest.raises(ValueError, match=r"does not match the sha256 in policy\.json"):
+        load_policy(tmp_path / "run")
 
 
 def test_stop_and_resume_continues_the_same_run(world: KnownWorld, tmp_path: Path) -> None:
