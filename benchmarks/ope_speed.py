@@ -19,7 +19,7 @@ from obp.ope import (
     SelfNormalizedInverseProbabilityWeighting,
 )
 
-from ltvrec.ope import DR, IPS, SNIPS, BanditFeedback
+from ltvrec.ope import DR, IPS, SNIPS, BanditFeedback, Target
 
 
 def seconds(fn: Callable[[], object], repeats: int = 3) -> float:
@@ -46,25 +46,51 @@ def main() -> None:
     action_dist = np.broadcast_to(target, (n, n_actions, len_list))
     q_hat = np.broadcast_to(np.full((n_actions, len_list), 0.005), (n, n_actions, len_list))
     fb = BanditFeedback.create(reward, action, position, pscore, n_actions, len_list)
+    q_table = np.full((n_actions, len_list), 0.005)
+
+    def sparse(with_q: bool = False) -> Target:
+        # The caller's own work, timed with ours: gather the target's probability of the
+        # logged action (and the reward model's terms) per request.
+        pi = target[action, position]
+        if not with_q:
+            return Target(pi)
+        dm = (target * q_table).sum(axis=0)[position]
+        return Target(pi, dm, q_table[action, position])
+
     common = dict(
         reward=reward, action=action, position=position, pscore=pscore, action_dist=action_dist
     )
     with_q = {**common, "estimated_rewards_by_reg_model": q_hat}
 
     rows = [
-        ("IPS", lambda: IPS().estimate(fb, action_dist, n_bootstrap=0),
+        ("IPS", lambda: IPS().estimate(fb, sparse(), n_bootstrap=0),
+         lambda: IPS().estimate(fb, action_dist, n_bootstrap=0),
          lambda: InverseProbabilityWeighting().estimate_policy_value(**common)),
-        ("SNIPS", lambda: SNIPS().estimate(fb, action_dist, n_bootstrap=0),
+        ("SNIPS", lambda: SNIPS().estimate(fb, sparse(), n_bootstrap=0),
+         lambda: SNIPS().estimate(fb, action_dist, n_bootstrap=0),
          lambda: SelfNormalizedInverseProbabilityWeighting().estimate_policy_value(**common)),
-        ("DR", lambda: DR().estimate(fb, action_dist, q_hat, n_bootstrap=0),
+        ("DR", lambda: DR().estimate(fb, sparse(True), n_bootstrap=0),
+         lambda: DR().estimate(fb, action_dist, q_hat, n_bootstrap=0),
          lambda: DoublyRobust().estimate_policy_value(**with_q)),
     ]  # fmt: skip
     print(f"n = {n:,} requests, {n_actions} actions, {len_list} positions")
-    for name, ours, theirs in rows:
-        a, b = seconds(ours), seconds(theirs)
-        print(f"{name:6s} ltvrec {a * 1000:8.1f} ms   OBP {b * 1000:8.1f} ms   ratio {b / a:6.1f}x")
-    boot = seconds(lambda: IPS().estimate(fb, action_dist, n_bootstrap=1000), repeats=1)
-    print(f"IPS with a 1,000-resample percentile bootstrap: {boot:.1f} s")
+    print(
+        "| estimator | ltvrec (Target) | ltvrec (dense) | OBP 0.4.1 | OBP / Target | OBP / dense |"
+    )
+    print("|---|---|---|---|---|---|")
+    for name, fast, dense, theirs in rows:
+        a, d, b = seconds(fast), seconds(dense), seconds(theirs)
+        print(
+            f"| {name} | {a * 1000:.1f} ms | {d * 1000:.1f} ms | {b * 1000:.1f} ms "
+            f"| {b / a:.1f}x | {b / d:.1f}x |"
+        )
+    for label, values in (
+        ("binary rewards (compressed)", reward),
+        ("continuous rewards (indices)", rng.random(n) + reward),
+    ):
+        fb_b = BanditFeedback.create(values, action, position, pscore, n_actions, len_list)
+        boot = seconds(lambda: IPS().estimate(fb_b, sparse(), n_bootstrap=1000), repeats=1)  # noqa: B023
+        print(f"IPS + 1,000-resample percentile bootstrap, {label}: {boot:.2f} s")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from rich.table import Table
 from ltvrec import __version__
 from ltvrec.agents.train_ppo import TrainConfig
 from ltvrec.config import DataConfig, EncodeConfig, config_to_dict, field_docs, load_config
+from ltvrec.offline import ESTIMATORS as ESTIMATOR_NAMES
 from ltvrec.simulators.fitted import FitConfig
 from ltvrec.simulators.known_world import KnownWorldConfig
 
@@ -574,6 +575,97 @@ def evaluate_cmd(
         (out / "evaluation.md").write_text(f"# Evaluation ({env})\n\n{table}\n")
         (out / "evaluation.json").write_text(json.dumps(rows, indent=2) + "\n")
         _say(f"wrote: {out}")
+
+
+def _ope_policy(spec: str, simulator: Any, logging_policy: Any, ppo_mode: str) -> tuple[str, Any]:
+    """``NAME=DIR`` (a trained policy) or a built-in: random, popularity, logging,
+    model-greedy (a fitted simulator's greedy). OPE needs ``slate_probabilities``."""
+    from ltvrec.agents.evaluation import popularity_scores
+    from ltvrec.agents.policies import ModelGreedyPolicy, PPOPolicy, load_policy
+    from ltvrec.simulators import FittedSimulator, PopularityPolicy, RandomPolicy
+
+    name, sep, path = spec.partition("=")
+    if sep:
+        policy, _ = load_policy(path)
+        if policy.item_embeddings.shape[0] != simulator.n_items:
+            raise CliError(f"{path} was trained on another catalog than this simulator's")
+        return name, PPOPolicy(policy, deterministic=ppo_mode == "greedy", name=name)
+    if name == "random":
+        return name, RandomPolicy(n_items=simulator.n_items)
+    if name == "popularity":
+        return name, PopularityPolicy(popularity_scores(simulator))
+    if name == "logging" and logging_policy is not None:
+        return name, logging_policy
+    if name == "model-greedy" and isinstance(simulator, FittedSimulator):
+        return name, ModelGreedyPolicy(simulator)
+    raise CliError(
+        f"cannot evaluate '{spec}' offline: give NAME=DIR (a trained policy) or one of "
+        "random, popularity, logging (known world), model-greedy (fitted simulator)"
+    )
+
+
+@app.command("ope")
+def ope_cmd(
+    logs: Annotated[
+        str, typer.Option(help="A log folder (log.parquet + catalog.parquet) or data set name.")
+    ],
+    policy: Annotated[
+        list[str],
+        typer.Option(help="NAME=DIR or random|popularity|logging|model-greedy; repeatable."),
+    ],
+    out: Annotated[Path, typer.Option(help="Folder for ope.html, ope.md, ope.json.")],
+    env: EnvOpt = "known-world",
+    sim: SimOpt = None,
+    world_config: WorldOpt = None,
+    estimators: Annotated[
+        str, typer.Option(help="Comma list of: " + ", ".join(ESTIMATOR_NAMES))
+    ] = ",".join(ESTIMATOR_NAMES),
+    truth_users: Annotated[
+        int, typer.Option(help="Users for the simulator's on-policy value (0: skip).")
+    ] = 2000,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples (0: normal CI).")] = 1000,
+    samples: Annotated[int, typer.Option(help="Target slates per state for FQE.")] = 4,
+    ppo_mode: Annotated[str, typer.Option(help="sample or greedy for NAME=DIR.")] = "sample",
+) -> None:
+    """Offline policy evaluation of whole policies on a log: IS, PDIS, FQE, DR, reports."""
+    from ltvrec.interactions import load
+    from ltvrec.offline import replay
+    from ltvrec.ope_report import run_ope, write_report
+
+    chosen = tuple(e.strip() for e in estimators.split(",") if e.strip())
+    unknown = sorted(set(chosen) - set(ESTIMATOR_NAMES))
+    if unknown:
+        raise CliError(f"unknown estimators {unknown}; known: {', '.join(ESTIMATOR_NAMES)}")
+    if ppo_mode not in ("sample", "greedy"):
+        raise CliError(f"--ppo-mode must be 'sample' or 'greedy', got {ppo_mode!r}")
+    simulator, logging_policy = _simulator(env, sim, world_config)
+    policies = dict(_ope_policy(p, simulator, logging_policy, ppo_mode) for p in policy)
+    with _steps() as say:
+        say(f"reading and replaying {logs}")
+        ds = load(logs)
+        req = replay(ds.log, ds.catalog, simulator.state_encoder, simulator.slate_size)
+        report, results = run_ope(
+            req,
+            policies,
+            simulator,
+            chosen,
+            truth=("known world" if env == "known-world" else "fitted simulator")
+            if truth_users > 0
+            else None,
+            truth_users=truth_users,
+            n_bootstrap=bootstrap,
+            samples=samples,
+            provenance={
+                "logs": logs,
+                "env": env,
+                "sim": str(sim) if sim else None,
+                "policies": policy,
+            },
+            say=say,
+        )
+        write_report(report, results, out)
+    _say((out / "ope.md").read_text())
+    _say(f"wrote: {out}/ope.html")
 
 
 experiment_app = typer.Typer(help="End-to-end experiments.", no_args_is_help=True)

@@ -3,7 +3,8 @@
 Depends only on :mod:`ltvrec.interactions` (never on SB3). Estimators are validated
 against the Open Bandit Pipeline 0.4.1 on the same inputs (``tests/test_ope.py``).
 Trajectory-level IS (trajectory IS, PDIS, weighted PDIS) is in
-:mod:`ltvrec.ope.sequential`; sequential DR, FQE and the OPE report are not built yet.
+:mod:`ltvrec.ope.sequential` with sequential and weighted DR; fitted Q evaluation in
+:mod:`ltvrec.ope.fqe`.
 """
 
 from ltvrec.ope.estimators import (
@@ -17,14 +18,24 @@ from ltvrec.ope.estimators import (
     SlateRewardInteractionIPS,
     SlateStandardIPS,
     SwitchDR,
+    Target,
 )
 from ltvrec.ope.feedback import BanditFeedback, SlateFeedback
+from ltvrec.ope.fqe import FQE, FQEConfig, QValues
 from ltvrec.ope.intervals import Estimate
-from ltvrec.ope.sequential import PDIS, Trajectories, TrajectoryIS, WeightedPDIS
+from ltvrec.ope.sequential import (
+    PDIS,
+    SequentialDR,
+    Trajectories,
+    TrajectoryIS,
+    WeightedDR,
+    WeightedPDIS,
+)
 
 __all__ = [
     "DM",
     "DR",
+    "FQE",
     "IPS",
     "PDIS",
     "SNDR",
@@ -32,12 +43,17 @@ __all__ = [
     "BanditFeedback",
     "DRShrinkage",
     "Estimate",
+    "FQEConfig",
+    "QValues",
+    "SequentialDR",
     "SlateFeedback",
     "SlateIndependentIPS",
     "SlateRewardInteractionIPS",
     "SlateStandardIPS",
     "SwitchDR",
+    "Target",
     "Trajectories",
     "TrajectoryIS",
+    "WeightedDR",
     "WeightedPDIS",
 ]

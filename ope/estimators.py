@@ -54,33 +54,78 @@ def _check_action_dist(fb: BanditFeedback, action_dist: np.ndarray) -> np.ndarra
     return a
 
 
-def _check_q(fb: BanditFeedback, q_hat: np.ndarray | None, name: str) -> np.ndarray:
-    if q_hat is None:
-        raise ValueError(
-            f"{name} needs estimated_rewards (a reward model's q_hat [n, n_actions, len_list])"
-        )
-    q = np.asarray(q_hat, dtype=np.float64)
-    want = (fb.n, fb.n_actions, fb.len_list)
-    if q.shape != want:
-        raise ValueError(f"expected estimated_rewards of shape {want}, got {q.shape}")
-    return q
+@dataclass(frozen=True)
+class Target:
+    """What the bandit estimators need of a target policy, per logged request ``[n]``.
+
+    Attributes:
+        pi_logged: ``pi(a_i | x_i, k_i)``, the target's probability of the logged action.
+        dm: ``sum_a pi(a | x_i, k_i) q_hat(x_i, a, k_i)`` (DM/DR family), or None.
+        q_logged: ``q_hat(x_i, a_i, k_i)`` (DR family), or None.
+
+    Build it from OBP's dense layout with :meth:`from_action_dist`, or directly when the
+    caller can compute the three per-request numbers cheaper (a context-free target, a
+    policy that scores only the logged candidates): the fast path, ``[n]`` not
+    ``[n, n_actions, len_list]``.
+    """
+
+    pi_logged: np.ndarray
+    dm: np.ndarray | None = None
+    q_logged: np.ndarray | None = None
+
+    @classmethod
+    def from_action_dist(
+        cls,
+        fb: BanditFeedback,
+        action_dist: np.ndarray,
+        estimated_rewards: np.ndarray | None = None,
+    ) -> Target:
+        """Reduce ``action_dist`` (and ``q_hat``) ``[n, n_actions, len_list]``, checked."""
+        pi = _check_action_dist(fb, action_dist)
+        rows = np.arange(fb.n)
+        pi_logged = pi[rows, fb.action, fb.position]
+        if estimated_rewards is None:
+            return cls(pi_logged)
+        q = np.asarray(estimated_rewards, dtype=np.float64)
+        want = (fb.n, fb.n_actions, fb.len_list)
+        if q.shape != want:
+            raise ValueError(f"expected estimated_rewards of shape {want}, got {q.shape}")
+        dm = (pi[rows, :, fb.position] * q[rows, :, fb.position]).sum(axis=1)
+        return cls(pi_logged, dm, q[rows, fb.action, fb.position])
+
+    def checked(self, fb: BanditFeedback) -> Target:
+        pi = np.asarray(self.pi_logged, dtype=np.float64)
+        if pi.shape != (fb.n,):
+            raise ValueError(f"expected pi_logged of shape ({fb.n},), got {pi.shape}")
+        if not (pi.min() >= 0 and pi.max() <= 1):  # also rejects NaN
+            raise ValueError("pi_logged must hold target probabilities in [0, 1]")
+        arrays = {}
+        for name in ("dm", "q_logged"):
+            v = getattr(self, name)
+            if v is not None:
+                v = np.asarray(v, dtype=np.float64)
+                if v.shape != (fb.n,):
+                    raise ValueError(f"expected {name} of shape ({fb.n},), got {v.shape}")
+            arrays[name] = v
+        return Target(pi, arrays["dm"], arrays["q_logged"])
+
+    def need_model(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        if self.dm is None or self.q_logged is None:
+            raise ValueError(
+                f"{name} needs estimated_rewards (a reward model's q_hat [n, n_actions, "
+                "len_list]) or Target(dm=..., q_logged=...)"
+            )
+        return self.dm, self.q_logged
 
 
 @dataclass(frozen=True)
 class _Bandit:
-    """Shared plumbing: weights, DM term, and ``estimate``."""
-
-    def _weights(self, fb: BanditFeedback, pi: np.ndarray) -> np.ndarray:
-        return pi[np.arange(fb.n), fb.action, fb.position] / fb.pscore
-
-    @staticmethod
-    def _dm(fb: BanditFeedback, pi: np.ndarray, q: np.ndarray) -> np.ndarray:
-        rows = np.arange(fb.n)
-        return (pi[rows, :, fb.position] * q[rows, :, fb.position]).sum(axis=1)
+    """Shared plumbing: ``estimate`` reduces the inputs to a :class:`Target`; each
+    estimator's kernel maps it to per-request contributions."""
 
     def _kernel(
-        self, fb: BanditFeedback, pi: np.ndarray, q: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        self, fb: BanditFeedback, t: Target
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         raise NotImplementedError
 
     @property
@@ -90,7 +135,7 @@ class _Bandit:
     def estimate(
         self,
         feedback: BanditFeedback,
-        action_dist: np.ndarray,
+        action_dist: np.ndarray | Target,
         estimated_rewards: np.ndarray | None = None,
         alpha: float = 0.05,
         n_bootstrap: int = 1000,
@@ -100,53 +145,59 @@ class _Bandit:
 
         Args:
             feedback: the logged requests.
-            action_dist: ``[n, n_actions, len_list]`` target probabilities.
-            estimated_rewards: ``[n, n_actions, len_list]`` reward model (DM/DR family).
+            action_dist: ``[n, n_actions, len_list]`` target probabilities (OBP's
+                layout, validated), or a :class:`Target` (the fast per-request form).
+            estimated_rewards: ``[n, n_actions, len_list]`` reward model (DM/DR family;
+                with a dense ``action_dist`` only).
             n_bootstrap: resamples of the percentile bootstrap (0: normal interval only).
         """
-        pi = _check_action_dist(feedback, action_dist)
-        num, den, w = self._kernel(feedback, pi, estimated_rewards)
+        if isinstance(action_dist, Target):
+            if estimated_rewards is not None:
+                raise ValueError("with a Target, give the reward model as Target(dm, q_logged)")
+            target = action_dist.checked(feedback)
+        else:
+            target = Target.from_action_dist(feedback, action_dist, estimated_rewards)
+        num, den, w = self._kernel(feedback, target)
         return make_estimate(
             self.name, asdict(self), num, den, w, alpha=alpha, n_bootstrap=n_bootstrap, seed=seed
         )
+
+
+def _clipped(w: np.ndarray, clip: float | None) -> np.ndarray:
+    return w if clip is None else np.minimum(w, clip)
 
 
 @dataclass(frozen=True)
 class IPS(_Bandit):
     clip: float | None = None
 
-    def _kernel(self, fb: BanditFeedback, pi: np.ndarray, q: np.ndarray | None) -> Any:
-        w = self._weights(fb, pi)
-        if self.clip is not None:
-            w = np.minimum(w, self.clip)
-        return w * fb.reward, np.ones(fb.n), w
+    def _kernel(self, fb: BanditFeedback, t: Target) -> Any:
+        w = _clipped(t.pi_logged / fb.pscore, self.clip)
+        return w * fb.reward, None, w
 
 
 @dataclass(frozen=True)
 class SNIPS(_Bandit):
-    def _kernel(self, fb: BanditFeedback, pi: np.ndarray, q: np.ndarray | None) -> Any:
-        w = self._weights(fb, pi)
+    def _kernel(self, fb: BanditFeedback, t: Target) -> Any:
+        w = t.pi_logged / fb.pscore
         return w * fb.reward, w, w
 
 
 @dataclass(frozen=True)
 class DM(_Bandit):
-    def _kernel(self, fb: BanditFeedback, pi: np.ndarray, q: np.ndarray | None) -> Any:
-        qq = _check_q(fb, q, "DM")
-        return self._dm(fb, pi, qq), np.ones(fb.n), None
+    def _kernel(self, fb: BanditFeedback, t: Target) -> Any:
+        dm, _ = t.need_model("DM")
+        return dm, None, None
 
 
 @dataclass(frozen=True)
 class DR(_Bandit):
     clip: float | None = None
 
-    def _kernel(self, fb: BanditFeedback, pi: np.ndarray, q: np.ndarray | None) -> Any:
-        qq = _check_q(fb, q, "DR")
-        w = self._weights(fb, pi)
-        if self.clip is not None:
-            w = np.minimum(w, self.clip)
-        factual = qq[np.arange(fb.n), fb.action, fb.position]
-        return self._dm(fb, pi, qq) + w * (fb.reward - factual), np.ones(fb.n), w
+    def _kernel(self, fb: BanditFeedback, t: Target) -> Any:
+        dm, q = t.need_model("DR")
+        w = _clipped(t.pi_logged / fb.pscore, self.clip)
+        return dm + w * (fb.reward - q), None, w
 
 
 @dataclass(frozen=True)
@@ -154,23 +205,20 @@ class SNDR(_Bandit):
     """DR whose correction term is self-normalised: ``DM_i + w_i (r_i - q_i) / mean(w)``.
     Not a ratio of sums, so its contributions use the full-data ``mean(w)`` (as OBP)."""
 
-    def _kernel(self, fb: BanditFeedback, pi: np.ndarray, q: np.ndarray | None) -> Any:
-        qq = _check_q(fb, q, "SNDR")
-        w = self._weights(fb, pi)
-        factual = qq[np.arange(fb.n), fb.action, fb.position]
-        return self._dm(fb, pi, qq) + w * (fb.reward - factual) / w.mean(), np.ones(fb.n), w
+    def _kernel(self, fb: BanditFeedback, t: Target) -> Any:
+        dm, q = t.need_model("SNDR")
+        w = t.pi_logged / fb.pscore
+        return dm + w * (fb.reward - q) / w.mean(), None, w
 
 
 @dataclass(frozen=True)
 class SwitchDR(_Bandit):
     tau: float = 1.0
 
-    def _kernel(self, fb: BanditFeedback, pi: np.ndarray, q: np.ndarray | None) -> Any:
-        qq = _check_q(fb, q, "SwitchDR")
-        w = self._weights(fb, pi)
-        factual = qq[np.arange(fb.n), fb.action, fb.position]
-        keep = (w <= self.tau).astype(np.float64)
-        return self._dm(fb, pi, qq) + keep * w * (fb.reward - factual), np.ones(fb.n), w
+    def _kernel(self, fb: BanditFeedback, t: Target) -> Any:
+        dm, q = t.need_model("SwitchDR")
+        w = t.pi_logged / fb.pscore
+        return dm + np.where(w <= self.tau, w, 0.0) * (fb.reward - q), None, w
 
 
 @dataclass(frozen=True)
@@ -179,12 +227,11 @@ class DRShrinkage(_Bandit):
 
     lambda_: float = 1.0
 
-    def _kernel(self, fb: BanditFeedback, pi: np.ndarray, q: np.ndarray | None) -> Any:
-        qq = _check_q(fb, q, "DRShrinkage")
-        w = self._weights(fb, pi)
+    def _kernel(self, fb: BanditFeedback, t: Target) -> Any:
+        dm, q = t.need_model("DRShrinkage")
+        w = t.pi_logged / fb.pscore
         shrunk = self.lambda_ * w / (w * w + self.lambda_)
-        factual = qq[np.arange(fb.n), fb.action, fb.position]
-        return self._dm(fb, pi, qq) + shrunk * (fb.reward - factual), np.ones(fb.n), shrunk
+        return dm + shrunk * (fb.reward - q), None, shrunk
 
 
 @dataclass(frozen=True)
@@ -227,7 +274,7 @@ class _Slate:
             self.name,
             {"clip": self.clip},
             per_slate,
-            np.ones(feedback.n_slates),
+            None,
             weights,
             alpha=alpha,
             n_bootstrap=n_bootstrap,

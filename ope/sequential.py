@@ -13,8 +13,10 @@ the logged ``pscore``) and discount ``gamma`` per request:
 With ``gamma = 1`` the estimates are on the simulator's long-term-value scale: the sum
 of rewards per user over the horizon. Intervals are over users (each user one unit).
 Weights are products over many requests: far from the logging policy they degenerate
-(tiny ESS), and the estimate's diagnostics say so. Sequential DR, weighted DR and FQE
-are not built yet.
+(tiny ESS), and the estimate's diagnostics say so.
+
+Sequential DR and weighted DR add a model of the target's action value (``Q`` at the
+logged slate, ``V`` at the state: :mod:`ltvrec.ope.fqe`) as a control variate.
 """
 
 from __future__ import annotations
@@ -71,12 +73,23 @@ class Trajectories:
 
     def cumulative_log_weights(self) -> np.ndarray:
         """``log prod_{s<=t} rho_s`` per request (``-inf`` once a ratio is 0)."""
+        zero = self.target == 0
         with np.errstate(divide="ignore"):
-            log_rho = np.log(self.target) - np.log(self.behaviour)
-        out = np.cumsum(log_rho)
+            log_rho = np.where(zero, 0.0, np.log(np.where(zero, 1.0, self.target)))
+        log_rho -= np.log(self.behaviour)
         starts = np.r_[0, np.flatnonzero(np.diff(self.user)) + 1]
-        before = np.r_[0.0, out[:-1]][starts]  # cumulative sum up to each user's start
-        return out - np.repeat(before, np.diff(np.r_[starts, len(out)]))
+        lengths = np.diff(np.r_[starts, len(self.user)])
+        out = _segment_cumsum(log_rho, starts, lengths)
+        zeros_so_far = _segment_cumsum(zero.astype(np.float64), starts, lengths)
+        out[zeros_so_far > 0] = -np.inf
+        return out
+
+
+def _segment_cumsum(x: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Cumulative sum restarting at each segment start."""
+    out = np.cumsum(x)
+    before = np.r_[0.0, out[:-1]][starts]  # the running sum just before each segment
+    return out - np.repeat(before, lengths)
 
 
 @dataclass(frozen=True)
@@ -92,7 +105,7 @@ class TrajectoryIS:
         ret = np.bincount(traj.user, weights=self.gamma**traj.step * traj.reward, minlength=u)
         w = traj.final_weights()
         return make_estimate(
-            "TrajectoryIS", {"gamma": self.gamma}, w * ret, np.ones(u), w, alpha, n_bootstrap, seed
+            "TrajectoryIS", {"gamma": self.gamma}, w * ret, None, w, alpha, n_bootstrap, seed
         )
 
 
@@ -112,15 +125,32 @@ class PDIS:
         )
         final = traj.final_weights()
         return make_estimate(
-            "PDIS", {"gamma": self.gamma}, contrib, np.ones(u), final, alpha, n_bootstrap, seed
+            "PDIS", {"gamma": self.gamma}, contrib, None, final, alpha, n_bootstrap, seed
         )
+
+
+def _normalised_weights(traj: Trajectories) -> np.ndarray:
+    """Cumulative weight at each request divided by the mean cumulative weight over all
+    users at that step; a user whose trajectory ended is in an absorbing state (ratio 1,
+    reward 0) and keeps their final weight in the mean."""
+    u = traj.n_users
+    w = np.exp(traj.cumulative_log_weights())
+    length = np.bincount(traj.user, minlength=u)
+    horizon = int(traj.step.max()) + 1
+    running = np.bincount(traj.step, weights=w, minlength=horizon)
+    ended = np.cumsum(np.bincount(length, weights=traj.final_weights(), minlength=horizon + 1))
+    mean_w = (running + ended[:horizon]) / u
+    return w / np.where(mean_w > 0, mean_w, 1.0)[traj.step]
+
+
+def _previous(w: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """``w_{t-1}`` per request, 1 at a trajectory's first request."""
+    return np.where(step == 0, 1.0, np.r_[1.0, w[:-1]])
 
 
 @dataclass(frozen=True)
 class WeightedPDIS:
-    """Weighted (self-normalised per step) PDIS. A user whose trajectory ended before
-    step t is in an absorbing state (ratio 1, reward 0): the normaliser at t counts
-    them with their final cumulative weight."""
+    """Weighted (self-normalised per step) PDIS; see :func:`_normalised_weights`."""
 
     gamma: float = 1.0
 
@@ -128,24 +158,75 @@ class WeightedPDIS:
         self, traj: Trajectories, alpha: float = 0.05, n_bootstrap: int = 1000, seed: int = 0
     ) -> Estimate:
         u = traj.n_users
-        w = np.exp(traj.cumulative_log_weights())
-        final = traj.final_weights()
-        length = np.bincount(traj.user, minlength=u)
-        horizon = int(traj.step.max()) + 1
-        running = np.bincount(traj.step, weights=w, minlength=horizon)
-        ended = np.cumsum(np.bincount(length, weights=final, minlength=horizon + 1))[:horizon]
-        mean_w = (running + ended) / u
-        norm = np.where(mean_w > 0, mean_w, 1.0)[traj.step]
+        w = _normalised_weights(traj)
         contrib = np.bincount(
-            traj.user, weights=self.gamma**traj.step * w / norm * traj.reward, minlength=u
+            traj.user, weights=self.gamma**traj.step * w * traj.reward, minlength=u
         )
         return make_estimate(
             "WeightedPDIS",
             {"gamma": self.gamma},
             contrib,
-            np.ones(u),
-            final,
+            None,
+            traj.final_weights(),
             alpha,
             n_bootstrap,
             seed,
         )
+
+
+def _check_values(traj: Trajectories, q_logged: np.ndarray, v: np.ndarray) -> None:
+    for name, arr in (("q_logged", q_logged), ("v", v)):
+        if np.shape(arr) != traj.user.shape:
+            raise ValueError(f"expected {name} of shape {traj.user.shape}, got {np.shape(arr)}")
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name} has NaN or infinite values")
+
+
+@dataclass(frozen=True)
+class SequentialDR:
+    """Per-decision doubly robust (Jiang and Li 2016; Thomas and Brunskill 2016):
+    ``sum_t gamma^t [w_t (r_t - Q(s_t, a_t)) + w_{t-1} V(s_t)]`` per user with
+    ``w_{-1} = 1``. Unbiased whatever the model when the propensities are right; the
+    better ``Q`` and ``V``, the smaller the variance. ``q_logged`` and ``v`` come from
+    :class:`ltvrec.ope.fqe.FQE` (cross-fitted)."""
+
+    gamma: float = 1.0
+
+    def _weights(self, traj: Trajectories) -> np.ndarray:
+        return np.exp(traj.cumulative_log_weights())
+
+    def estimate(
+        self,
+        traj: Trajectories,
+        q_logged: np.ndarray,
+        v: np.ndarray,
+        alpha: float = 0.05,
+        n_bootstrap: int = 1000,
+        seed: int = 0,
+    ) -> Estimate:
+        _check_values(traj, q_logged, v)
+        w = self._weights(traj)
+        per_request = self.gamma**traj.step * (
+            w * (traj.reward - q_logged) + _previous(w, traj.step) * v
+        )
+        contrib = np.bincount(traj.user, weights=per_request, minlength=traj.n_users)
+        return make_estimate(
+            type(self).__name__,
+            {"gamma": self.gamma},
+            contrib,
+            None,
+            traj.final_weights(),
+            alpha,
+            n_bootstrap,
+            seed,
+        )
+
+
+@dataclass(frozen=True)
+class WeightedDR(SequentialDR):
+    """Weighted doubly robust (Thomas and Brunskill 2016): sequential DR with the
+    per-step self-normalised weights of weighted PDIS. Biased, consistent; usually the
+    lowest-variance member of the family."""
+
+    def _weights(self, traj: Trajectories) -> np.ndarray:
+        return _normalised_weights(traj)

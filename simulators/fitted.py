@@ -109,6 +109,7 @@ class Trajectories:
         gap_days: ``[R]`` at a session end, days to the user's next session, or to the
             log's end if censored; NaN elsewhere.
         censored: ``[R]`` at a session end, True if the user was not seen again.
+        request: ``[R]`` the log's ``request_id`` of each row.
     """
 
     user: np.ndarray
@@ -122,6 +123,7 @@ class Trajectories:
     session_end: np.ndarray
     gap_days: np.ndarray
     censored: np.ndarray
+    request: np.ndarray
 
     @property
     def n(self) -> int:
@@ -147,7 +149,7 @@ def replay_log(
             "reward": f["reward"].to_numpy(),
         }
     )
-    req_codes, _ = pd.factorize(rows["req"])
+    req_codes, req_values = pd.factorize(rows["req"])
     rows["r"] = req_codes
     n_req = int(req_codes.max()) + 1
     slates = np.full((n_req, k), -1, dtype=np.int64)
@@ -216,6 +218,7 @@ def replay_log(
         session_end=end,
         gap_days=gap,
         censored=censored,
+        request=np.asarray(req_values)[order],
     )
 
 

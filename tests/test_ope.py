@@ -38,7 +38,9 @@ from ltvrec.ope import (
     SlateRewardInteractionIPS,
     SlateStandardIPS,
     SwitchDR,
+    Target,
 )
+from ltvrec.ope.intervals import bootstrap_ratio
 from ltvrec.simulators import KnownWorld, KnownWorldConfig, PlackettLucePolicy, simulate_log
 
 
@@ -82,6 +84,17 @@ def test_bandit_estimators_equal_obp_on_synthetic_inputs(
     )  # fmt: skip
     got = ours.estimate(fb, d["action_dist"], d["q"] if needs_q else None, n_bootstrap=0)  # type: ignore[attr-defined]
     assert got.value == pytest.approx(ref, rel=1e-9)
+    # The per-request form, computed by hand, gives the same value and interval.
+    rows = np.arange(fb.n)
+    pi, q = d["action_dist"][rows, :, d["position"]], d["q"][rows, :, d["position"]]
+    sparse = Target(
+        pi[rows, d["action"]],
+        (pi * q).sum(axis=1) if needs_q else None,
+        q[rows, d["action"]] if needs_q else None,
+    )
+    fast = ours.estimate(fb, sparse, n_bootstrap=0)  # type: ignore[attr-defined]
+    assert fast.value == pytest.approx(ref, rel=1e-12)
+    assert fast.normal_ci == pytest.approx(got.normal_ci, rel=1e-12)
 
 
 def test_obd_random_policy_ctr_from_bts_logs(obd: Dataset) -> None:
@@ -145,6 +158,22 @@ def test_bootstrap_and_normal_intervals_agree_on_a_simple_mean() -> None:
     assert abs(width_b - width_n) / width_n < 0.15
     again = IPS().estimate(fb, d["action_dist"], n_bootstrap=1000, seed=1)
     assert again.ci == e.ci  # seeded
+
+
+@pytest.mark.parametrize("ratio", [False, True])
+def test_compressed_bootstrap_has_the_plain_bootstraps_distribution(ratio: bool) -> None:
+    # Few distinct (num, den) pairs: the multinomial-count resample must match resampling
+    # unit indices. Both are random: compare moments within Monte Carlo error.
+    rng = np.random.default_rng(0)
+    w = rng.choice([0.5, 1.0, 2.0, 8.0], size=5000)
+    num = w * rng.binomial(1, 0.1, 5000)
+    den = w if ratio else None
+    fast = bootstrap_ratio(num, den, 4000, seed=1)
+    plain = bootstrap_ratio(num, den, 4000, seed=2, compress=False)
+    se = plain.std()
+    assert abs(fast.mean() - plain.mean()) < 4 * se / np.sqrt(2000)
+    assert fast.std() == pytest.approx(se, rel=0.08)
+    assert np.quantile(fast, 0.975) == pytest.approx(np.quantile(plain, 0.975), abs=0.2 * se)
 
 
 def _fb(**over: object) -> BanditFeedback:

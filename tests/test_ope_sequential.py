@@ -89,3 +89,13 @@ def test_far_from_the_logging_policy_the_weights_say_so() -> None:
     traj, _ = _from_known_world(eps=0.2)
     e = PDIS().estimate(traj, n_bootstrap=0)
     assert e.ess < 0.01 * traj.n_users  # degenerate: 2000 users, effective ~5
+
+
+def test_a_zero_target_probability_ends_the_weight_without_nan() -> None:
+    t = _hand()
+    zeroed = Trajectories(t.user, t.step, t.reward, t.behaviour, np.array([0.5, 0.0, 0.5, 0.25]))
+    # User 0's weight is 2 at step 0 and 0 from step 1 on; user 1 is untouched.
+    np.testing.assert_array_equal(np.exp(zeroed.cumulative_log_weights()), [2.0, 0.0, 0.0, 0.5])
+    assert PDIS().estimate(zeroed, n_bootstrap=0).value == pytest.approx((2.0 + 0.5) / 2)
+    everything_zero = Trajectories(t.user, t.step, t.reward, t.behaviour, np.zeros(4))
+    assert PDIS().estimate(everything_zero, n_bootstrap=0).value == 0.0

@@ -39,10 +39,18 @@ def test_experiment_writes_a_complete_report(tmp_path: Path) -> None:
 def test_pipeline_on_ml100k(ml100k: Dataset, tmp_path: Path) -> None:
     from ltvrec.pipeline import run_pipeline
 
-    report = run_pipeline("ml-100k", tmp_path, TINY, eval_users=20, eval_seeds=1)
+    report = run_pipeline("ml-100k", tmp_path, TINY, eval_users=20, eval_seeds=1, ope_users=30)
     assert [r["policy"] for r in report["evaluation"]] == ["ppo", "greedy", "popularity", "random"]
     assert "not identifiable" in report["assumptions"][0]
     text = (tmp_path / "report.md").read_text()
     assert "no ground truth" in text and "| ppo |" in text
-    for sub in ("encoding", "simulator", "fidelity", "ppo"):
+    for sub in ("encoding", "simulator", "fidelity", "ppo", "ope"):
         assert (tmp_path / sub).is_dir()
+    # The OPE report: every policy estimated, the simulator's own value beside it.
+    ope = json.loads((tmp_path / "ope" / "ope.json").read_text())
+    assert list(ope["policies"]) == ["ppo (sampled)", "logging", "popularity", "random"]
+    assert ope["log"]["users"] == 30 and ope["log"]["propensities"]
+    for row in ope["policies"].values():
+        assert "weighted-dr" in row["estimates"] and "value" in row["truth"]
+    assert "data:image/png;base64," in (tmp_path / "ope" / "ope.html").read_text()
+    assert "Offline policy evaluation" in text

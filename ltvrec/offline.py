@@ -1,0 +1,223 @@
+"""Off-policy evaluation of whole policies on a simulator-world log (``ltvrec ope``).
+
+A log in the interaction schema (known-world logs, fitted-simulator logs, served logs)
+is replayed through the same user-state encoder the policies were trained with, so each
+logged request gets the state the policy would have seen. Then, per target policy:
+
+- exact joint slate probabilities of the logged slates (the policy protocol), ratios to
+  the logged ``pscore``, and the trajectory estimators (trajectory IS, PDIS, weighted
+  PDIS);
+- cross-fitted FQE on (state, slate) features, with ``V(s)`` averaged over slates
+  sampled from the target, as the direct method and inside sequential / weighted DR.
+
+Estimates are of the undiscounted long-term value per user (``gamma = 1``), the scale
+of the simulator's own evaluation, so the known world's truth can sit beside them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ltvrec.encoders.state import UserStateEncoder
+from ltvrec.interactions import InteractionLog, ItemCatalog
+from ltvrec.ope import (
+    FQE,
+    PDIS,
+    Estimate,
+    FQEConfig,
+    SequentialDR,
+    Trajectories,
+    TrajectoryIS,
+    WeightedDR,
+    WeightedPDIS,
+)
+from ltvrec.simulators.base import SimState, UserSimulator
+from ltvrec.simulators.fitted import replay_log
+
+ESTIMATORS = ("trajectory-is", "pdis", "weighted-pdis", "fqe", "dr", "weighted-dr")
+IS_FAMILY = ("trajectory-is", "pdis", "weighted-pdis", "dr", "weighted-dr")
+
+
+@dataclass(frozen=True)
+class LoggedRequests:
+    """A log replayed for OPE, one row per request, sorted by user then time.
+
+    Attributes:
+        user, step: user row and the request's index in the user's trajectory.
+        state: ``[R, S]`` the observable state before the request.
+        elapsed: ``[R]`` days since the user's first request.
+        slates: ``[R, K]`` logged item indices.
+        reward: ``[R]`` the request's total reward.
+        pscore: ``[R]`` the logging policy's joint slate probability (None if the log
+            has no propensities).
+    """
+
+    user: np.ndarray
+    step: np.ndarray
+    state: np.ndarray
+    elapsed: np.ndarray
+    slates: np.ndarray
+    reward: np.ndarray
+    pscore: np.ndarray | None
+
+    @property
+    def n_users(self) -> int:
+        return int(self.user.max()) + 1
+
+
+def replay(
+    log: InteractionLog,
+    catalog: ItemCatalog,
+    encoder: UserStateEncoder,
+    slate_size: int | None = None,
+) -> LoggedRequests:
+    """Replay ``log`` through ``encoder``; see :class:`LoggedRequests`. ``slate_size``:
+    the policies' slate size, which the logged slates must have."""
+    if catalog is None or catalog.n_items != encoder.item_embeddings.shape[0]:
+        have = "no catalog" if catalog is None else f"{catalog.n_items:,} items"
+        raise ValueError(
+            f"the log's catalog ({have}) is not the simulator's "
+            f"({encoder.item_embeddings.shape[0]:,} items): replay needs the same catalog"
+        )
+    t = replay_log(log, catalog, encoder)
+    if (t.slates < 0).any():
+        raise ValueError("OPE needs full slates: some logged requests have empty positions")
+    if slate_size is not None and t.slates.shape[1] != slate_size:
+        raise ValueError(
+            f"the log's slates have {t.slates.shape[1]} positions but the policies show "
+            f"{slate_size}: OPE of whole slates needs logs of the same slate size"
+        )
+    firsts = np.r_[0, np.flatnonzero(np.diff(t.user)) + 1]
+    counts = np.diff(np.r_[firsts, len(t.user)])
+    step = np.arange(len(t.user)) - np.repeat(firsts, counts)
+    elapsed = t.time - np.repeat(t.time[firsts], counts)
+    pscore = None
+    if "pscore" in log.frame.columns and log.frame["pscore"].notna().all():
+        f = log.frame
+        by_request = f.groupby("request_id", sort=False)["pscore"].first()
+        pscore = by_request.loc[t.request].to_numpy(dtype=np.float64)
+    return LoggedRequests(t.user, step, t.before, elapsed, t.slates, t.reward, pscore)
+
+
+def slate_features(
+    state: np.ndarray, slates: np.ndarray, embeddings: np.ndarray, elapsed: np.ndarray
+) -> np.ndarray:
+    """(state, slate) features for FQE: the state, the slate's mean item vector, its
+    product with the state's interest block (user-item affinity), and elapsed days.
+    ``slates`` may carry extra leading dims (``[R, M, K]``); output ``[..., F]``."""
+    d = embeddings.shape[1]
+    mean = embeddings[slates].mean(axis=-2)
+    lead = mean.shape[:-1]
+    s = np.broadcast_to(
+        state.reshape(state.shape[0], *([1] * (len(lead) - 1)), -1), (*lead, state.shape[1])
+    )
+    e = np.broadcast_to(elapsed.reshape(elapsed.shape[0], *([1] * (len(lead) - 1)), 1), (*lead, 1))
+    return np.concatenate([s, mean, s[..., :d] * mean, e], axis=-1)
+
+
+def target_probabilities(policy: Any, req: LoggedRequests, batch: int = 4096) -> np.ndarray:
+    """``[R]`` the target's joint probability of each logged slate."""
+    out = np.empty(len(req.user))
+    for i in range(0, len(out), batch):
+        sl = slice(i, i + batch)
+        out[sl] = policy.slate_probabilities(req.state[sl], req.slates[sl])["pscore"]
+    return out
+
+
+def sampled_target_features(
+    policy: Any,
+    sim: UserSimulator,
+    req: LoggedRequests,
+    samples: int,
+    seed: int,
+    batch: int = 4096,
+) -> np.ndarray:
+    """``[R, 1, F]``: the mean of ``samples`` target slates' features per state (exact
+    for FQE's linear model, whose ``V`` is linear in the features)."""
+    rng = np.random.default_rng(seed)
+    emb = sim.item_embeddings.astype(np.float64)
+    out = np.empty((len(req.user), 1, req.state.shape[1] + 2 * emb.shape[1] + 1))
+    for i in range(0, len(req.user), batch):
+        sl = slice(i, i + batch)
+        obs, el = req.state[sl], req.elapsed[sl]
+        state = SimState(obs, el, {})
+        feats = [slate_features(obs, policy.act(sim, state, rng), emb, el) for _ in range(samples)]
+        out[sl, 0] = np.mean(feats, axis=0)
+    return out
+
+
+@dataclass(frozen=True)
+class PolicyResult:
+    """One target policy's estimates and diagnostics."""
+
+    name: str
+    estimates: dict[str, Estimate]
+    final_weights: np.ndarray | None
+    zero_support: float
+    fqe_quality: dict[str, float] | None
+
+
+def evaluate_policy(
+    name: str,
+    policy: Any,
+    sim: UserSimulator,
+    req: LoggedRequests,
+    estimators: tuple[str, ...] = ESTIMATORS,
+    fqe: FQEConfig | None = None,
+    samples: int = 8,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    say: Callable[[str], None] | None = None,
+) -> PolicyResult:
+    """Every requested estimator for ``policy`` on ``req``; IS-family estimators are
+    skipped (not guessed) when the log has no propensities."""
+    say = say or (lambda _m: None)
+    unknown = sorted(set(estimators) - set(ESTIMATORS))
+    if unknown:
+        raise ValueError(f"unknown estimators {unknown}; known: {', '.join(ESTIMATORS)}")
+    has_ps = req.pscore is not None
+    target = target_probabilities(policy, req)
+    traj = Trajectories(
+        req.user,
+        req.step,
+        req.reward,
+        req.pscore if req.pscore is not None else np.ones(len(req.user)),
+        target,
+    )
+    out: dict[str, Estimate] = {}
+    kw = {"n_bootstrap": n_bootstrap, "seed": seed}
+    if has_ps:
+        for key, est in (
+            ("trajectory-is", TrajectoryIS()),
+            ("pdis", PDIS()),
+            ("weighted-pdis", WeightedPDIS()),
+        ):
+            if key in estimators:
+                out[key] = est.estimate(traj, **kw)
+    quality = None
+    wants_model = {"fqe", "dr", "weighted-dr"} & set(estimators)
+    if wants_model:
+        say(f"{name}: fitted Q evaluation ({samples} target slates per state)")
+        emb = sim.item_embeddings.astype(np.float64)
+        x_logged = slate_features(req.state, req.slates, emb, req.elapsed)
+        x_target = sampled_target_features(policy, sim, req, samples, seed)
+        model = FQE(fqe or FQEConfig(seed=seed))
+        values = model.fit_predict(traj, x_logged, x_target, n_bootstrap, seed)
+        quality = values.quality
+        if "fqe" in estimators:
+            out["fqe"] = model.estimate(traj, values, **kw)
+        if has_ps:
+            for key, dr in (("dr", SequentialDR()), ("weighted-dr", WeightedDR())):
+                if key in estimators:
+                    out[key] = dr.estimate(traj, values.q_logged, values.v, **kw)
+    return PolicyResult(
+        name,
+        out,
+        traj.final_weights() if has_ps else None,
+        float(np.mean(target == 0)),
+        quality,
+    )

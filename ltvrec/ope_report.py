@@ -1,0 +1,288 @@
+"""The offline policy evaluation report (``ltvrec ope``): JSON, Markdown and one
+self-contained HTML file (plots embedded as data URIs: it opens offline).
+
+Per policy and estimator: the value with its interval, the effective sample size, the
+on-policy value when a simulator knows it (the known world's truth, or the fitted
+simulator's own Monte Carlo value, labelled as such), the weight distribution, the FQE
+model's held-out fit, and plain-language warnings.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ltvrec.interactions.io import atomic_path
+from ltvrec.offline import ESTIMATORS, IS_FAMILY, LoggedRequests, PolicyResult, evaluate_policy
+from ltvrec.ope import FQEConfig
+from ltvrec.simulators.base import UserSimulator
+from ltvrec.simulators.rollout import evaluate
+
+LOW_ESS = 0.1  # warn below this share of users
+HEAVY_WEIGHT = 0.05  # warn when one user carries more than this share of the weight
+WEAK_REWARD_R2 = 0.05
+WEAK_BELLMAN_R2 = 0.5
+
+
+def warnings_for(result: PolicyResult, n_users: int, has_pscore: bool) -> list[str]:
+    """Plain warnings about one policy's estimates."""
+    out = []
+    if not has_pscore:
+        out.append(
+            "The log has no propensities: importance-sampling estimators (trajectory IS, "
+            "PDIS, weighted PDIS, DR) were skipped. Only FQE is reported; it is model-based "
+            "and inherits the model's bias."
+        )
+    ess = min((e.ess for k, e in result.estimates.items() if k in IS_FAMILY), default=None)
+    if ess is not None and ess < LOW_ESS * n_users:
+        out.append(
+            f"Low effective sample size: the importance weights rest on {ess:.0f} of "
+            f"{n_users:,} users. IS-family values and intervals are unreliable; prefer DR / "
+            "weighted DR and check them against FQE."
+        )
+    w = result.final_weights
+    if w is not None and w.sum() > 0 and w.max() / w.sum() > HEAVY_WEIGHT:
+        out.append(
+            f"Extreme weights: one user carries {w.max() / w.sum():.0%} of the total "
+            f"importance weight (largest weight {w.max():.3g})."
+        )
+    if result.zero_support > 0.5:
+        out.append(
+            f"The policy gives probability 0 to {result.zero_support:.0%} of the logged "
+            "slates (a deterministic policy, or one far from logging): importance sampling "
+            "sees almost none of its choices."
+        )
+    q = result.fqe_quality
+    if q is not None:
+        if q["reward_r2"] < WEAK_REWARD_R2:
+            out.append(
+                f"The reward model explains little of the per-request reward (held-out R^2 "
+                f"{q['reward_r2']:.3f}): rewards are noisy at this level; FQE relies on the "
+                "long-horizon fit below."
+            )
+        if q["bellman_r2"] < WEAK_BELLMAN_R2:
+            out.append(
+                f"FQE fits its Bellman targets poorly (held-out R^2 {q['bellman_r2']:.2f}): "
+                "FQE and the DR model term are unreliable."
+            )
+    e = result.estimates
+    if "fqe" in e and "weighted-dr" in e:
+        a, b = e["fqe"].ci, e["weighted-dr"].ci
+        if a[1] < b[0] or b[1] < a[0]:
+            out.append(
+                "Estimators disagree: the FQE and weighted-DR intervals do not overlap; at "
+                "least one model or weight assumption is wrong."
+            )
+    return out
+
+
+def run_ope(
+    req: LoggedRequests,
+    policies: dict[str, Any],
+    sim: UserSimulator,
+    estimators: tuple[str, ...] = ESTIMATORS,
+    truth: str | None = None,
+    truth_users: int = 2000,
+    n_bootstrap: int = 1000,
+    samples: int = 4,
+    fqe: FQEConfig | None = None,
+    provenance: dict[str, Any] | None = None,
+    say: Callable[[str], None] | None = None,
+) -> tuple[dict[str, Any], dict[str, PolicyResult]]:
+    """Estimate every policy; ``truth`` ("known world" / "fitted simulator") labels the
+    simulator's on-policy value computed beside the estimates (None: not computed)."""
+    say = say or (lambda _m: None)
+    report: dict[str, Any] = {
+        "log": {
+            "users": req.n_users,
+            "requests": len(req.user),
+            "slate_size": int(req.slates.shape[1]),
+            "propensities": req.pscore is not None,
+            "on_policy_value_per_user": float(req.reward.sum() / req.n_users),
+        },
+        "provenance": provenance or {},
+        "estimators": list(estimators),
+        "truth_source": truth,
+        "policies": {},
+    }
+    results: dict[str, PolicyResult] = {}
+    for name, policy in policies.items():
+        say(f"estimating {name}")
+        res = evaluate_policy(
+            name, policy, sim, req, estimators, fqe, samples, n_bootstrap, say=say
+        )
+        results[name] = res
+        row: dict[str, Any] = {
+            "estimates": {k: e.to_dict() for k, e in res.estimates.items()},
+            "zero_support": res.zero_support,
+            "fqe_quality": res.fqe_quality,
+            "warnings": warnings_for(res, req.n_users, req.pscore is not None),
+        }
+        if truth is not None:
+            say(f"{name}: on-policy value in the {truth} ({truth_users:,} users)")
+            v, lo, hi = evaluate(sim, policy, truth_users, seed=12_345, gamma=1.0).value
+            row["truth"] = {"value": v, "ci": [lo, hi], "users": truth_users, "source": truth}
+            for e in row["estimates"].values():
+                e["covers_truth"] = bool(e["ci"][0] <= v <= e["ci"][1])
+        report["policies"][name] = row
+    return report, results
+
+
+# ------------------------------------------------------------------------------ writing
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _plots(report: dict[str, Any], results: dict[str, PolicyResult]) -> dict[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = {}
+    names = list(report["policies"])
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        row = report["policies"][name]
+        keys = list(row["estimates"])
+        vals = [row["estimates"][k]["value"] for k in keys]
+        lo = [row["estimates"][k]["ci"][0] for k in keys]
+        hi = [row["estimates"][k]["ci"][1] for k in keys]
+        y = np.arange(len(keys))
+        ax.errorbar(
+            vals, y, xerr=[np.subtract(vals, lo), np.subtract(hi, vals)], fmt="o", capsize=3
+        )
+        if "truth" in row:
+            t = row["truth"]
+            ax.axvline(t["value"], color="k", lw=1, label=f"{t['source']} value")
+            ax.axvspan(*t["ci"], color="k", alpha=0.1)
+            ax.legend(fontsize=7)
+        ax.set_yticks(y, keys)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("long-term value per user")
+    fig.tight_layout()
+    out["estimates"] = _png(fig)
+    plt.close(fig)
+    weighted = {n: r.final_weights for n, r in results.items() if r.final_weights is not None}
+    if weighted:
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        for name, w in weighted.items():
+            pos = w[w > 0]
+            if len(pos):
+                ax.hist(np.log10(pos), bins=40, histtype="step", label=f"{name} ({len(pos)} > 0)")
+        ax.set(xlabel="log10 trajectory weight (per user)", ylabel="users")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        out["weights"] = _png(fig)
+        plt.close(fig)
+    return out
+
+
+def _fmt_ci(e: dict[str, Any]) -> str:
+    return f"{e['value']:.2f} [{e['ci'][0]:.2f}, {e['ci'][1]:.2f}]"
+
+
+def _rows(report: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for name, row in report["policies"].items():
+        truth = row.get("truth")
+        for key, e in row["estimates"].items():
+            cells = [name, key, _fmt_ci(e), e["method"], f"{e['ess']:.0f} / {e['n']}"]
+            if report["truth_source"] is not None:
+                t = f"{truth['value']:.2f} [{truth['ci'][0]:.2f}, {truth['ci'][1]:.2f}]"
+                cells += [t, "yes" if e["covers_truth"] else "**no**"]
+            rows.append(cells)
+    return rows
+
+
+def _header(report: dict[str, Any]) -> list[str]:
+    cols = ["policy", "estimator", "value [95% CI]", "interval", "ESS / users"]
+    if report["truth_source"] is not None:
+        cols += [f"{report['truth_source']} value", "covered"]
+    return cols
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lg = report["log"]
+    lines = [
+        "# Offline policy evaluation",
+        "",
+        f"Log: {lg['users']:,} users, {lg['requests']:,} requests, slates of "
+        f"{lg['slate_size']}, propensities: {'yes' if lg['propensities'] else 'no'}; the "
+        f"logging policy earned {lg['on_policy_value_per_user']:.2f} per user.",
+        "",
+        "| " + " | ".join(_header(report)) + " |",
+        "|" + "---|" * len(_header(report)),
+    ]
+    lines += ["| " + " | ".join(r) + " |" for r in _rows(report)]
+    for name, row in report["policies"].items():
+        q = row["fqe_quality"]
+        if q:
+            lines += [
+                "",
+                f"{name}: FQE held-out fit: reward R^2 {q['reward_r2']:.3f}, "
+                f"Bellman R^2 {q['bellman_r2']:.2f}.",
+            ]
+        for w in row["warnings"]:
+            lines.append(f"- **warning ({name})**: {w}")
+    lines += ["", "Provenance:", "", "```json", json.dumps(report["provenance"], indent=2), "```"]
+    return "\n".join(lines) + "\n"
+
+
+def html_page(report: dict[str, Any], plots: dict[str, str]) -> str:
+    esc = html.escape
+    head = "".join(f"<th>{esc(c)}</th>" for c in _header(report))
+    body = "".join(
+        "<tr>" + "".join(f"<td>{esc(c).replace('**', '')}</td>" for c in r) + "</tr>"
+        for r in _rows(report)
+    )
+    warn = "".join(
+        f"<li><b>{esc(name)}</b>: {esc(w)}</li>"
+        for name, row in report["policies"].items()
+        for w in row["warnings"]
+    )
+    imgs = "".join(
+        f'<h2>{esc(title)}</h2><img alt="{esc(title)}" src="data:image/png;base64,{b64}">'
+        for title, b64 in (
+            ("Estimates with 95% intervals", plots.get("estimates")),
+            ("Importance weight distribution", plots.get("weights")),
+        )
+        if b64
+    )
+    lg = report["log"]
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>ltvrec OPE report</title>"
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}"
+        "img{max-width:100%}</style></head><body><h1>Offline policy evaluation</h1>"
+        f"<p>Log: {lg['users']:,} users, {lg['requests']:,} requests, slates of "
+        f"{lg['slate_size']}, propensities: {'yes' if lg['propensities'] else 'no'}.</p>"
+        f"<table><tr>{head}</tr>{body}</table>"
+        f"<h2>Warnings</h2><ul>{warn or '<li>none</li>'}</ul>{imgs}"
+        f"<h2>Provenance</h2><pre>{esc(json.dumps(report['provenance'], indent=2))}</pre>"
+        "</body></html>\n"
+    )
+
+
+def write_report(report: dict[str, Any], results: dict[str, PolicyResult], out: Path) -> None:
+    """``out/ope.json``, ``out/ope.md`` and the self-contained ``out/ope.html``."""
+    out.mkdir(parents=True, exist_ok=True)
+    plots = _plots(report, results)
+    for name, text in (
+        ("ope.json", json.dumps(report, indent=2) + "\n"),
+        ("ope.md", markdown(report)),
+        ("ope.html", html_page(report, plots)),
+    ):
+        with atomic_path(out / name) as tmp:
+            tmp.write_text(text)

@@ -1,0 +1,99 @@
+"""``ltvrec ope``: a report a user can open offline, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_cli import ltvrec
+
+from ltvrec.offline import replay
+from ltvrec.ope_report import warnings_for
+from ltvrec.simulators import KnownWorld, KnownWorldConfig, PlackettLucePolicy, simulate_log
+from ltvrec.simulators.logs import known_world_catalog
+
+
+@pytest.fixture(scope="module")
+def small_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("kw") / "log"
+    done = ltvrec("simulate", "known-world", "--users", "150", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+@pytest.mark.slow
+def test_ope_report_is_complete_and_self_contained(small_log: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    done = ltvrec(
+        "ope", "--logs", str(small_log), "--policy", "logging", "--policy", "popularity",
+        "--out", str(out), "--truth-users", "300", "--bootstrap", "100",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads((out / "ope.json").read_text())
+    assert report["log"]["users"] == 150 and report["log"]["propensities"]
+    logging, popularity = report["policies"]["logging"], report["policies"]["popularity"]
+    assert set(logging["estimates"]) == {
+        "trajectory-is", "pdis", "weighted-pdis", "fqe", "dr", "weighted-dr"
+    }  # fmt: skip
+    for e in logging["estimates"].values():
+        assert e["ci"][0] <= e["value"] <= e["ci"][1] and e["n"] == 150
+    # The target is the logging policy itself: every weight is 1.
+    assert logging["estimates"]["pdis"]["ess"] == pytest.approx(150)
+    assert logging["estimates"]["pdis"]["max_weight"] == pytest.approx(1.0)
+    # A deterministic policy: IS cannot see it, and the report says so.
+    assert popularity["zero_support"] == 1.0
+    assert any("probability 0" in w for w in popularity["warnings"])
+    page = (out / "ope.html").read_text()
+    assert page.count("data:image/png;base64,") == 2
+    assert not re.search(r"(src|href)=.(https?:|//)", page)  # nothing fetched from outside
+    assert "| logging | weighted-dr |" in (out / "ope.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--estimators", "pdis,magic"], "unknown estimators ['magic']"),
+        (["--policy", "greedy"], "cannot evaluate 'greedy' offline"),
+        (["--ppo-mode", "argmax"], "--ppo-mode must be 'sample' or 'greedy'"),
+    ],
+)
+def test_ope_bad_input_is_one_line(
+    small_log: Path, tmp_path: Path, args: list[str], fragment: str
+) -> None:
+    base = {"--policy": "logging", "--estimators": "pdis"}
+    flags = dict(zip(args[::2], args[1::2], strict=True))
+    merged = [x for k, v in {**base, **flags}.items() for x in (k, v)]
+    done = ltvrec("ope", "--logs", str(small_log), "--out", str(tmp_path / "o"), *merged)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {fragment}"), lines
+
+
+def test_replay_refuses_a_log_with_another_slate_size() -> None:
+    world = KnownWorld(KnownWorldConfig(slate_size=3))
+    log = simulate_log(world, PlackettLucePolicy(world.logging_scores(), 3), 5, seed=0)
+    catalog = known_world_catalog(world.items.titles, world.items.price)
+    with pytest.raises(ValueError, match="slates have 3 positions but the policies show 5"):
+        replay(log, catalog, world.state_encoder, slate_size=5)
+
+
+def test_warnings_name_each_problem() -> None:
+    from ltvrec.offline import PolicyResult
+    from ltvrec.ope.intervals import make_estimate
+
+    w = np.r_[np.full(99, 1e-3), 50.0]
+    e = make_estimate("PDIS", {}, w, None, w, n_bootstrap=0)
+    res = PolicyResult("x", {"pdis": e}, w, 0.9, {"reward_r2": 0.01, "bellman_r2": 0.2})
+    text = " ".join(warnings_for(res, 100, True))
+    for fragment in (
+        "Low effective sample size",
+        "Extreme weights",
+        "probability 0",
+        "reward model explains little",
+        "FQE fits its Bellman targets poorly",
+    ):
+        assert fragment in text
+    assert "no propensities" in " ".join(warnings_for(res, 100, False))
