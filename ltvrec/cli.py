@@ -668,6 +668,91 @@ def ope_cmd(
     _say(f"wrote: {out}/ope.html")
 
 
+# ---------------------------------------------------------------------------- serving
+
+
+@app.command("export")
+def export_cmd(
+    policy: Annotated[Path, typer.Option(help="A trained policy folder (ltvrec train).")],
+    out: Annotated[Path, typer.Option(help="New folder for the bundle.")],
+    env: EnvOpt = "known-world",
+    sim: SimOpt = None,
+    world_config: WorldOpt = None,
+    session_gap_minutes: Annotated[
+        float, typer.Option(help="Inactivity that starts a session when requests say none.")
+    ] = 30.0,
+) -> None:
+    """Export a trained policy as a serving bundle (ONNX + state encoder, no pickle)."""
+    from ltvrec.serving.bundle import export_bundle
+
+    simulator, _ = _simulator(env, sim, world_config)
+    if env == "known-world":
+        ids, texts = list(range(simulator.n_items)), list(simulator.items.titles)
+    else:
+        ids, texts = list(simulator.item_ids), None
+    with _steps() as say:
+        say(f"exporting {policy} -> {out}")
+        export_bundle(
+            policy,
+            simulator.item_embeddings,
+            simulator.state_encoder.decay,
+            ids,
+            out,
+            texts=texts,
+            session_gap_minutes=session_gap_minutes,
+            provenance={"env": env, "sim": str(sim) if sim else None},
+        )
+    _say(f"wrote: {out}")
+
+
+@app.command("serve")
+def serve_cmd(
+    bundle: Annotated[Path, typer.Argument(help="A bundle folder (ltvrec export).")],
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    log_dir: Annotated[Path, typer.Option(help="Folder for the served log.")] = Path("runs/served"),
+    max_history: Annotated[int, typer.Option(help="Longest accepted history.")] = 1000,
+    item_position: Annotated[
+        bool, typer.Option(help="Also log item-position propensities (slower).")
+    ] = False,
+    fsync: Annotated[bool, typer.Option(help="fsync the log on every record.")] = False,
+    threads: Annotated[int, typer.Option(help="onnxruntime threads per request.")] = 1,
+) -> None:
+    """Serve a bundle over HTTP (POST /v1/recommend, /v1/feedback; GET /v1/model, /healthz)."""
+    import uvicorn
+
+    from ltvrec.serving.log import ServedLog
+    from ltvrec.serving.runtime import Runtime
+    from ltvrec.serving.service import create_app
+
+    runtime = Runtime(bundle, threads=threads)
+    log = ServedLog(log_dir, fsync=fsync)
+    app = create_app(runtime, log, max_history=max_history, item_position=item_position)
+    err_console.print(f"serving {bundle} on http://{host}:{port}; served log: {log_dir}")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        log.close()
+
+
+@app.command("served-log")
+def served_log_cmd(
+    log_dir: Annotated[Path, typer.Argument(help="The service's served-log folder.")],
+    bundle: Annotated[Path, typer.Option(help="The bundle that served it.")],
+    out: Annotated[Path, typer.Option(help="Log folder to write (log + catalog).")],
+) -> None:
+    """Join served slates and feedback into a log folder for `ltvrec ope` / `sim fit`."""
+    from ltvrec.serving.log import bundle_catalog, read_served_log, write_log_folder
+    from ltvrec.serving.runtime import Runtime
+
+    runtime = Runtime(bundle)
+    catalog = bundle_catalog(runtime.item_ids, runtime.texts)
+    log = read_served_log(log_dir, catalog)
+    write_log_folder(log, catalog, out)
+    n = log.frame["request_id"].nunique()
+    _say(f"{n:,} served requests, {int(log.frame['click'].sum()):,} clicks -> {out}")
+
+
 experiment_app = typer.Typer(help="End-to-end experiments.", no_args_is_help=True)
 app.add_typer(experiment_app, name="experiment")
 

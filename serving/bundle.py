@@ -1,0 +1,196 @@
+"""The serving bundle: everything needed to compute a trained policy's inputs and scores,
+without torch and without pickle (shared/DESIGN.md section 2, "Bundle").
+
+A bundle is a folder:
+
+- ``manifest.json``: format version, ltvrec / onnx opset / library versions at export,
+  dims (state size, item vector size, catalog size), slate size K, the item-id map
+  (catalog index -> item id), the state encoder's identity, the policy's provenance, and
+  the sha256 of every other file;
+- ``policy.onnx``: user state ``[B, S]`` -> scores ``[B, N]``; the observation
+  standardisation, both towers and the item bias are inside the graph (opset pinned);
+- ``item_embeddings.npy``: ``[N, d]`` float32 item vectors read by the state encoder
+  (``np.load(allow_pickle=False)``);
+- ``state_encoder.json``: the user-state encoder's parameters (decay, block layout,
+  session gap);
+- ``items.json``: item ids and texts (for the served log's catalog).
+
+:func:`read_manifest` refuses a partial, tampered or incompatible bundle with a message
+that names the file and the problem. Export needs torch (:func:`export_bundle`); reading
+needs only the standard library and numpy.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ltvrec import __version__
+from ltvrec.interactions.io import sha256_file
+
+FORMAT_VERSION = 1
+OPSET = 17
+FILES = ("policy.onnx", "item_embeddings.npy", "state_encoder.json", "items.json")
+
+
+class BundleError(ValueError):
+    """A bundle that cannot be served: missing files, altered files, wrong versions."""
+
+
+def export_bundle(
+    policy_dir: str | Path,
+    item_embeddings: np.ndarray,
+    decay: float,
+    item_ids: list[Any],
+    out: str | Path,
+    texts: list[str] | None = None,
+    session_gap_minutes: float = 30.0,
+    provenance: dict[str, Any] | None = None,
+) -> Path:
+    """Write a bundle for the trained policy in ``policy_dir``.
+
+    Args:
+        item_embeddings: ``[N, d]`` the simulator's item vectors, which its user-state
+            encoder reads (must equal the policy's own item vectors: checked).
+        decay: the user-state encoder's interest decay.
+        item_ids: catalog index -> item id (served to clients).
+        texts: item texts for the served log's catalog (default: the ids as text).
+        session_gap_minutes: inactivity that starts a new session when a request does
+            not say which session it belongs to.
+    """
+    import onnx
+    import torch as th
+
+    from ltvrec.agents.policies import load_policy
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise BundleError(f"{out} exists and is not empty; choose a new folder")
+    policy, meta = load_policy(policy_dir)
+    emb = np.ascontiguousarray(item_embeddings, dtype=np.float32)
+    own = policy.item_embeddings.detach().numpy()
+    if emb.shape != own.shape or not np.allclose(emb, own, atol=1e-6):
+        raise BundleError(
+            f"the policy in {policy_dir} was trained on other item vectors than the "
+            f"simulator given ({own.shape} vs {emb.shape}); export with its own simulator"
+        )
+    if len(item_ids) != emb.shape[0]:
+        raise BundleError(f"{len(item_ids)} item ids for {emb.shape[0]} items")
+    state_dim = int(meta.get("state_dim", meta["observation_size"]))
+    tmp = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent if out.parent.exists() else None))
+    try:
+
+        class _Scores(th.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.policy = policy
+
+            def forward(self, state: th.Tensor) -> th.Tensor:
+                return self.policy.scores(state)
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+            th.onnx.export(
+                _Scores().eval(),
+                (th.zeros(2, state_dim),),
+                str(tmp / "policy.onnx"),
+                input_names=["state"],
+                output_names=["scores"],
+                dynamic_axes={"state": {0: "batch"}, "scores": {0: "batch"}},
+                opset_version=OPSET,
+                dynamo=False,
+            )
+        onnx.checker.check_model(onnx.load(str(tmp / "policy.onnx")), full_check=True)
+        np.save(tmp / "item_embeddings.npy", emb, allow_pickle=False)
+        from ltvrec.encoders.state import StateLayout
+
+        layout = StateLayout(emb.shape[1])
+        (tmp / "state_encoder.json").write_text(
+            json.dumps(
+                {
+                    "decay": float(decay),
+                    "item_dim": int(emb.shape[1]),
+                    "state_size": layout.size,
+                    "layout": layout.to_dict(),
+                    "session_gap_minutes": float(session_gap_minutes),
+                },
+                indent=2,
+            )
+        )
+        ids = [i.item() if hasattr(i, "item") else i for i in item_ids]
+        names = texts if texts is not None else [str(i) for i in ids]
+        (tmp / "items.json").write_text(json.dumps({"item_ids": ids, "texts": names}))
+        if layout.size != state_dim:
+            raise BundleError(f"the policy reads {state_dim} state features, encoder {layout.size}")
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "ltvrec_version": __version__,
+            "onnx_opset": OPSET,
+            "versions": {"torch": th.__version__, "onnx": onnx.__version__},
+            "n_items": int(emb.shape[0]),
+            "item_dim": int(emb.shape[1]),
+            "state_size": state_dim,
+            "slate_size": int(meta["slate_size"]),
+            "inputs": {"state": ["batch", state_dim]},
+            "outputs": {"scores": ["batch", int(emb.shape[0])]},
+            "policy": {
+                "source": str(policy_dir),
+                "weights_sha256": meta["weights_sha256"],
+                "steps": meta.get("steps"),
+                "config": meta.get("config"),
+                "provenance": meta.get("provenance"),
+            },
+            "provenance": provenance or {},
+            "sha256": {name: sha256_file(tmp / name) for name in FILES},
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.exists():
+            out.rmdir()
+        tmp.rename(out)  # the bundle appears whole or not at all
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return out
+
+
+def read_manifest(folder: str | Path) -> dict[str, Any]:
+    """The bundle's manifest, after checking every file is present and unaltered and
+    that this ltvrec can serve its format.
+
+    Raises:
+        BundleError: naming the missing or altered file, or the incompatible version.
+    """
+    folder = Path(folder)
+    path = folder / "manifest.json"
+    if not path.is_file():
+        raise BundleError(
+            f"{folder} is not a bundle (no manifest.json); make one with: "
+            "ltvrec export --policy DIR --out BUNDLE"
+        )
+    try:
+        manifest: dict[str, Any] = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise BundleError(f"{path} is not valid JSON ({e}); the bundle is damaged") from e
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise BundleError(
+            f"{folder}: bundle format {version}, this ltvrec ({__version__}) serves format "
+            f"{FORMAT_VERSION}; re-export the policy with this version"
+        )
+    if manifest.get("onnx_opset", 0) > OPSET:
+        raise BundleError(f"{folder}: ONNX opset {manifest['onnx_opset']} is newer than {OPSET}")
+    hashes = manifest.get("sha256", {})
+    for name in FILES:
+        f = folder / name
+        if not f.is_file():
+            raise BundleError(f"{folder} is incomplete: {name} is missing")
+        if hashes.get(name) != sha256_file(f):
+            raise BundleError(f"{f} does not match the sha256 in manifest.json; it was altered")
+    return manifest

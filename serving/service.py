@@ -1,0 +1,207 @@
+"""The HTTP service (FastAPI): ``POST /v1/recommend``, ``POST /v1/feedback``, ``GET
+/v1/model``, ``GET /healthz``; OpenAPI schema at ``/openapi.json``.
+
+Bad input is answered, never crashes the server: malformed JSON and wrong types ->
+422 with the field; K out of range, histories over ``max_history``, history out of
+time order -> 422 with a message; bodies over ``max_body_bytes`` -> 413; feedback for
+a request this service did not serve (or has forgotten) -> 404. Unknown item ids in a
+history are ignored (as no consumption) and listed in the response. Every served slate
+and feedback event is appended to the served log before the response is sent.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import OrderedDict
+from threading import Lock
+from typing import Any, Literal
+
+import numpy as np
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from ltvrec import __version__
+from ltvrec.serving.log import ServedLog
+from ltvrec.serving.runtime import Runtime
+
+ItemId = int | str
+
+
+class HistoryEntry(BaseModel):
+    """One past request of the user."""
+
+    timestamp: float = Field(description="Seconds since the epoch (UTC).")
+    item_id: ItemId | None = Field(None, description="The consumed item; null if none.")
+    reward: float = 0.0
+    session_id: ItemId | None = None
+
+
+class RecommendRequest(BaseModel):
+    user_id: ItemId
+    timestamp: float | None = Field(None, description="Request time (s); default: now.")
+    session_id: ItemId | None = Field(
+        None, description="This request's session; with history session ids, sessions are "
+        "taken as given, else a new one starts after the bundle's inactivity gap."
+    )  # fmt: skip
+    history: list[HistoryEntry] = Field(default_factory=list)
+    k: int | None = Field(None, description="Slate size; default: the policy's.")
+    mode: Literal["sample", "greedy"] = "sample"
+    exclude: list[ItemId] | None = None
+    candidates: list[ItemId] | None = None
+    seed: int | None = Field(None, description="Seed for a reproducible sampled slate.")
+
+
+class RecommendResponse(BaseModel):
+    request_id: str
+    items: list[ItemId]
+    scores: list[float]
+    pscore: float
+    pscore_cascade: list[float]
+    pscore_item_position: list[float] | None
+    policy_version: str
+    unknown_items: list[ItemId]
+
+
+class FeedbackEvent(BaseModel):
+    item_id: ItemId | None = None
+    position: int | None = None
+    click: int = Field(1, ge=0, le=1)
+    reward: float = 0.0
+
+
+class FeedbackRequest(BaseModel):
+    request_id: str
+    timestamp: float | None = None
+    events: list[FeedbackEvent] = Field(min_length=1)
+
+
+class BodyLimit:
+    """Answer 413 to a body over ``limit`` bytes (and 411 to a POST that does not say its
+    length) before anything reads it. Plain ASGI: no per-request task overhead."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            size = dict(scope["headers"]).get(b"content-length")
+            problem = None
+            if size is None:
+                problem = (411, "send a Content-Length header")
+            elif int(size) > self.limit:
+                problem = (
+                    413,
+                    f"request body of {int(size)} bytes is over the limit ({self.limit})",
+                )
+            if problem is not None:
+                await JSONResponse({"detail": problem[1]}, status_code=problem[0])(
+                    scope, receive, send
+                )
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(
+    runtime: Runtime,
+    log: ServedLog | None = None,
+    max_history: int = 1000,
+    max_body_bytes: int = 1 << 20,
+    item_position: bool = False,
+    remember: int = 100_000,
+) -> FastAPI:
+    """The service over ``runtime``; served slates and feedback go to ``log``."""
+    app = FastAPI(title="ltvrec", version=__version__)
+    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    version = str(runtime.manifest["policy"]["weights_sha256"])[:12]
+    served: OrderedDict[str, tuple[Any, list[Any]]] = OrderedDict()
+    lock = Lock()
+    seeds = np.random.SeedSequence()
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/v1/model")
+    def model() -> dict[str, Any]:
+        m = runtime.manifest
+        keys = ("ltvrec_version", "n_items", "item_dim", "state_size", "slate_size", "policy")
+        return {"policy_version": version, **{k: m[k] for k in keys}}
+
+    @app.post("/v1/recommend", response_model=RecommendResponse)
+    async def recommend(req: RecommendRequest) -> RecommendResponse:
+        if len(req.history) > max_history:
+            raise HTTPException(
+                422, f"history has {len(req.history)} entries; the limit is {max_history}"
+            )
+        now = time.time() if req.timestamp is None else req.timestamp
+        h = req.history
+        with_sessions = req.session_id is not None and all(e.session_id is not None for e in h)
+        try:
+            state, unknown = runtime.state(
+                [e.item_id for e in h],
+                np.array([e.timestamp for e in h]),
+                np.array([e.reward for e in h]),
+                now,
+                sessions=[e.session_id for e in h] if with_sessions else None,
+                session=req.session_id if with_sessions else None,
+            )
+            rng = np.random.default_rng(req.seed if req.seed is not None else seeds.spawn(1)[0])
+            slate = runtime.recommend(
+                state, req.k, req.mode, rng, req.exclude, req.candidates, item_position
+            )
+        except ValueError as e:
+            raise HTTPException(422, str(e)) from e
+        request_id = uuid.uuid4().hex
+        if log is not None:
+            log.served(
+                request_id, req.user_id, now, req.session_id, slate.items, slate.pscore,
+                slate.pscore_cascade, slate.pscore_item_position, version,
+            )  # fmt: skip
+        with lock:
+            served[request_id] = (req.user_id, slate.items)
+            while len(served) > remember:
+                served.popitem(last=False)
+        ipp = slate.pscore_item_position
+        return RecommendResponse(
+            request_id=request_id,
+            items=slate.items,
+            scores=slate.scores.tolist(),
+            pscore=slate.pscore,
+            pscore_cascade=slate.pscore_cascade.tolist(),
+            pscore_item_position=None if ipp is None else ipp.tolist(),
+            policy_version=version,
+            unknown_items=unknown,
+        )
+
+    @app.post("/v1/feedback")
+    async def feedback(req: FeedbackRequest) -> dict[str, Any]:
+        with lock:
+            known = served.get(req.request_id)
+        if known is None:
+            raise HTTPException(404, f"unknown request_id {req.request_id!r}")
+        user, items = known
+        keys = [str(i) for i in items]
+        events = []
+        for e in req.events:
+            if e.position is not None:
+                if not 0 <= e.position < len(items):
+                    raise HTTPException(422, f"position {e.position} is not in the slate")
+                pos = e.position
+            elif e.item_id is not None and str(e.item_id) in keys:
+                pos = keys.index(str(e.item_id))
+            else:
+                raise HTTPException(422, f"item {e.item_id!r} was not in the served slate")
+            events.append((pos, items[pos], e.click, e.reward))
+        if log is not None:
+            log.feedback(
+                req.request_id,
+                user,
+                time.time() if req.timestamp is None else req.timestamp,
+                events,
+            )
+        return {"request_id": req.request_id, "recorded": len(events)}
+
+    return app

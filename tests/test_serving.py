@@ -1,0 +1,284 @@
+"""Serving: the bundle refuses damage, the runtime equals the torch policy and the env,
+the service answers bad input with 4xx, and the served log is in the schema."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch as th
+from fastapi.testclient import TestClient
+
+from ltvrec.agents.policies import PPOPolicy, load_policy
+from ltvrec.agents.train_ppo import TrainConfig, train
+from ltvrec.offline import replay
+from ltvrec.serving.bundle import BundleError, export_bundle, read_manifest
+from ltvrec.serving.log import ServedLog, bundle_catalog, read_served_log
+from ltvrec.serving.runtime import Runtime
+from ltvrec.serving.service import create_app
+from ltvrec.simulators import KnownWorld, KnownWorldConfig, PlackettLucePolicy, simulate_log
+from ltvrec.simulators.base import SimState
+from ltvrec.simulators.logs import known_world_catalog
+
+SMALL = TrainConfig(
+    steps=2048, n_envs=16, n_steps=64, batch_size=256, n_epochs=1, eval_every=0,
+    eval_users=20, checkpoint_every=0, hidden=(32,), tower_dim=16,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def world() -> KnownWorld:
+    return KnownWorld(KnownWorldConfig(n_items=300, horizon_days=10.0))
+
+
+@pytest.fixture(scope="module")
+def trained(world: KnownWorld, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("serving")
+    train(world, SMALL, root / "policy")
+    export_bundle(
+        root / "policy", world.item_embeddings, world.state_encoder.decay,
+        list(range(world.n_items)), root / "bundle", texts=world.items.titles,
+    )  # fmt: skip
+    return root / "policy", root / "bundle"
+
+
+def test_onnx_scores_equal_the_torch_policy(trained: tuple[Path, Path]) -> None:
+    policy, _ = load_policy(trained[0])
+    rt = Runtime(trained[1])
+    x = np.random.default_rng(0).normal(size=(64, rt.encoder.size)).astype(np.float32)
+    with th.no_grad():
+        ref = policy.scores(th.as_tensor(x)).double().numpy()
+    np.testing.assert_allclose(rt.scores(x), ref, atol=1e-5)
+
+
+def test_runtime_slates_and_probabilities_equal_the_policys(
+    world: KnownWorld, trained: tuple[Path, Path]
+) -> None:
+    policy, _ = load_policy(trained[0])
+    rt = Runtime(trained[1])
+    sampled = PPOPolicy(policy, deterministic=False)
+    state = world.reset(8, np.random.default_rng(1))
+    for seed in range(20):
+        obs = state.obs[seed % 8]
+        got = rt.recommend(obs, mode="sample", rng=np.random.default_rng(seed))
+        one = SimState(obs[None, :], np.zeros(1), {})
+        want = sampled.act(world, one, np.random.default_rng(seed))[0]
+        np.testing.assert_array_equal(got.index, want)
+        probs = sampled.slate_probabilities(obs[None, :], want[None, :])
+        assert got.pscore == pytest.approx(probs["pscore"][0], rel=1e-4)
+        np.testing.assert_allclose(got.pscore_cascade, probs["pscore_cascade"][0], rtol=1e-4)
+    greedy = rt.recommend(state.obs[0], mode="greedy")
+    one = SimState(state.obs[:1], np.zeros(1), {})
+    np.testing.assert_array_equal(greedy.index, PPOPolicy(policy).act(world, one, None)[0])  # type: ignore[arg-type]
+    assert greedy.pscore == 1.0
+
+
+def test_runtime_state_equals_the_envs_state(world: KnownWorld, trained: tuple[Path, Path]) -> None:
+    rt = Runtime(trained[1])
+    log = simulate_log(world, PlackettLucePolicy(world.logging_scores(), world.slate_size), 25, 3)
+    catalog = known_world_catalog(world.items.titles, world.items.price)
+    req = replay(log, catalog, world.state_encoder)  # equals what the env showed (test_offline)
+    f = log.frame.sort_values(["user_id", "timestamp", "request_id", "position"])
+    k = world.slate_size
+    first = f.iloc[::k]
+    clicked = f[f["click"] == 1].groupby("request_id")["item_id"].first()
+    seconds = (first["timestamp"] - first["timestamp"].min()).dt.total_seconds().to_numpy()
+    items = [int(clicked[r]) if r in clicked.index else None for r in first["request_id"]]
+    rewards = f["reward"].to_numpy().reshape(-1, k).sum(axis=1)
+    sessions = first["session_id"].tolist()
+    for row in range(len(first)):
+        u0 = np.searchsorted(req.user, req.user[row])  # this user's first request
+        hist = slice(u0, row)
+        state, unknown = rt.state(
+            items[hist], seconds[hist], rewards[hist], seconds[row], sessions[hist], sessions[row]
+        )
+        assert unknown == []
+        np.testing.assert_allclose(state, req.state[row], atol=1e-5, err_msg=f"request {row}")
+
+
+def test_runtime_imports_no_torch(trained: tuple[Path, Path]) -> None:
+    code = (
+        "import sys, numpy as np\n"
+        "from ltvrec.serving.runtime import Runtime\n"
+        f"rt = Runtime({str(trained[1])!r})\n"
+        "s, _ = rt.state([1, None], np.array([0.0, 60.0]), np.array([1.0, 0.0]), 120.0)\n"
+        "rt.recommend(s, rng=np.random.default_rng(0))\n"
+        "heavy = ('torch', 'transformers', 'stable_baselines3')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def _copy(bundle: Path, to: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(bundle, to))
+
+
+def test_damaged_bundles_are_refused(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    manifest = read_manifest(trained[1])
+    assert manifest["onnx_opset"] == 17 and manifest["slate_size"] == 5
+    altered = _copy(trained[1], tmp_path / "altered")
+    data = bytearray((altered / "item_embeddings.npy").read_bytes())
+    data[-1] ^= 1
+    (altered / "item_embeddings.npy").write_bytes(bytes(data))
+    with pytest.raises(BundleError, match=r"item_embeddings\.npy does not match the sha256"):
+        Runtime(altered)
+    partial = _copy(trained[1], tmp_path / "partial")
+    (partial / "policy.onnx").unlink()
+    with pytest.raises(BundleError, match=r"incomplete: policy\.onnx is missing"):
+        Runtime(partial)
+    newer = _copy(trained[1], tmp_path / "newer")
+    m = json.loads((newer / "manifest.json").read_text())
+    m["format_version"] = 99
+    (newer / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(BundleError, match="bundle format 99, this ltvrec"):
+        Runtime(newer)
+    with pytest.raises(BundleError, match="not a bundle"):
+        Runtime(tmp_path)
+    with pytest.raises(BundleError, match="exists and is not empty"):
+        export_bundle(trained[0], np.zeros((300, 32)), 0.8, list(range(300)), newer)
+
+
+def test_export_refuses_another_simulators_item_vectors(
+    trained: tuple[Path, Path], tmp_path: Path
+) -> None:
+    with pytest.raises(BundleError, match="trained on other item vectors"):
+        export_bundle(trained[0], np.zeros((300, 32)), 0.8, list(range(300)), tmp_path / "b")
+    assert not (tmp_path / "b").exists()  # nothing half-written
+
+
+@pytest.fixture()
+def client(trained: tuple[Path, Path], tmp_path: Path) -> tuple[TestClient, Path]:
+    app = create_app(Runtime(trained[1]), ServedLog(tmp_path / "log"), max_history=50)
+    return TestClient(app), tmp_path / "log"
+
+
+def test_recommend_feedback_and_the_served_log(
+    client: tuple[TestClient, Path], world: KnownWorld
+) -> None:
+    c, log_dir = client
+    assert c.get("/healthz").json() == {"status": "ok"}
+    assert c.get("/v1/model").json()["slate_size"] == 5
+    assert "/v1/recommend" in c.get("/openapi.json").json()["paths"]
+    body = {
+        "user_id": "u1",
+        "timestamp": 1000.0,
+        "history": [{"timestamp": 10.0, "item_id": 3, "reward": 1.0},
+                    {"timestamp": 20.0, "item_id": "no-such-item"}],
+        "seed": 7,
+    }  # fmt: skip
+    r = c.post("/v1/recommend", json=body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert len(out["items"]) == 5 and out["unknown_items"] == ["no-such-item"]
+    assert 0 < out["pscore"] == pytest.approx(out["pscore_cascade"][-1])
+    assert c.post("/v1/recommend", json=body).json()["items"] == out["items"]  # seeded
+    # Acknowledged means on disk: the rows are readable before any close.
+    text = "".join(p.read_text() for p in log_dir.glob("served-*.csv"))
+    assert text.count(out["request_id"]) == 5
+    fb = {"request_id": out["request_id"], "events": [{"item_id": out["items"][2], "reward": 1.0}]}
+    assert c.post("/v1/feedback", json=fb).json()["recorded"] == 1
+    catalog = bundle_catalog(list(range(world.n_items)), world.items.titles)
+    log = read_served_log(log_dir, catalog).frame
+    mine = log[log["request_id"] == out["request_id"]].sort_values("position")
+    assert mine["click"].tolist() == [0, 0, 1, 0, 0]
+    assert mine["item_id"].tolist() == out["items"]
+    np.testing.assert_allclose(mine["pscore_cascade"], out["pscore_cascade"])
+
+
+@pytest.mark.parametrize(
+    ("path", "payload", "status", "fragment"),
+    [
+        ("/v1/recommend", {"user_id": 1, "k": 0}, 422, "k must be between 1 and 300"),
+        ("/v1/recommend", {"user_id": 1, "k": 301}, 422, "k must be between 1 and 300"),
+        ("/v1/recommend", {"user_id": 1, "history": [{"timestamp": 1.0}] * 51}, 422,
+         "history has 51 entries; the limit is 50"),
+        ("/v1/recommend", {"user_id": 1, "timestamp": 5.0, "history": [{"timestamp": 9.0}]},
+         422, "time order"),
+        ("/v1/recommend", {"user_id": 1, "mode": "best"}, 422, "sample"),
+        ("/v1/recommend", {"history": []}, 422, "user_id"),
+        ("/v1/feedback", {"request_id": "nope", "events": [{"position": 0}]}, 404,
+         "unknown request_id"),
+        ("/v1/feedback", {"request_id": "x", "events": []}, 422, "events"),
+    ],
+)  # fmt: skip
+def test_bad_requests_get_4xx_with_a_message(
+    client: tuple[TestClient, Path], path: str, payload: dict[str, object], status: int,
+    fragment: str,
+) -> None:  # fmt: skip
+    r = client[0].post(path, json=payload)
+    assert r.status_code == status
+    assert fragment in r.text
+
+
+def test_malformed_and_oversize_bodies(client: tuple[TestClient, Path]) -> None:
+    c = client[0]
+    r = c.post("/v1/recommend", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "JSON" in r.text
+    big = {"user_id": 1, "history": [{"timestamp": 1.0, "item_id": "x" * 100}] * 20_000}
+    r = c.post("/v1/recommend", json=big)
+    assert r.status_code == 413 and "over the limit" in r.text
+    assert c.get("/healthz").status_code == 200  # still serving
+
+
+def test_served_log_rotates_and_reads_back_across_files(
+    trained: tuple[Path, Path], world: KnownWorld, tmp_path: Path
+) -> None:
+    log = ServedLog(tmp_path, max_bytes=2_000)
+    c = TestClient(create_app(Runtime(trained[1]), log))
+    ids = [c.post("/v1/recommend", json={"user_id": i, "timestamp": 100.0 + i}).json()
+           for i in range(30)]  # fmt: skip
+    for out in ids[::3]:
+        c.post("/v1/feedback", json={"request_id": out["request_id"], "events": [{"position": 1}]})
+    log.close()
+    assert len(list(tmp_path.glob("served-*.csv"))) > 3
+    catalog = bundle_catalog(list(range(world.n_items)), world.items.titles)
+    frame = read_served_log(tmp_path, catalog).frame
+    assert frame["request_id"].nunique() == 30 and int(frame["click"].sum()) == 10
+
+
+def test_ltvrec_serve_answers_on_loopback(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "ltvrec", "serve", str(trained[1]), "--port", str(port),
+           "--log-dir", str(tmp_path / "log")]  # fmt: skip
+    server = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/recommend", json={"user_id": "a"})
+        assert r.status_code == 200 and len(r.json()["items"]) == 5
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert len(list((tmp_path / "log").glob("served-*.csv"))) == 1
+
+
+def test_serve_and_export_errors_are_one_line(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    from test_cli import ltvrec
+
+    done = ltvrec("serve", str(tmp_path))
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"error: {tmp_path} is not a bundle (no manifest.json); make one with: "
+        "ltvrec export --policy DIR --out BUNDLE"
+    ]
+    done = ltvrec("export", "--policy", str(trained[0]), "--out", str(trained[1]))
+    assert done.returncode == 1 and "exists and is not empty" in done.stderr
