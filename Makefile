@@ -47,7 +47,7 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml constraints.txt | $(PY)
-	$(PIP) -e '.[dev,llm]' --config-settings editable_mode=strict
+	$(PIP) -e '.[dev,llm,scale]' --config-settings editable_mode=strict
 	touch $@
 
 # The strict editable install is a link tree (so mypy and IDEs can follow the

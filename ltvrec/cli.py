@@ -225,9 +225,14 @@ def _text_encoder(cfg: EncodeConfig) -> Any:
 
 
 def _encode_with_progress(
-    catalog: Any, cfg: EncodeConfig, cache_root: Path | None, provenance: dict[str, Any]
+    catalog: Any,
+    cfg: EncodeConfig,
+    cache_root: Path | None,
+    provenance: dict[str, Any],
+    ray_shards: int = 0,
 ) -> Any:
-    """Encode a catalog (through the cache) with a progress bar; returns an ItemEncoding."""
+    """Encode a catalog (through the cache) with a progress bar; returns an ItemEncoding.
+    ``ray_shards > 0``: the texts are encoded by that many Ray tasks (Ray must be up)."""
     from rich.progress import BarColumn, MofNCompleteColumn
 
     from ltvrec.encoders import EmbeddingCache
@@ -236,6 +241,10 @@ def _encode_with_progress(
     with _steps() as say:
         say(f"loading {cfg.model}")
         encoder = _text_encoder(cfg)
+        if ray_shards:
+            from ltvrec.scale import RayTextEncoder
+
+            encoder = RayTextEncoder(encoder, shards=ray_shards)
     cache = EmbeddingCache(cache_root / "embeddings" if cache_root else None)
     with Progress(
         TextColumn("encoding"),
@@ -270,11 +279,17 @@ def encode(
     cache_dir: Annotated[
         Path | None, typer.Option(help="Embedding cache (default $LTVREC_CACHE/embeddings).")
     ] = None,
+    ray: Annotated[bool, typer.Option("--ray", help="Encode on Ray workers.")] = False,
+    address: Annotated[
+        str | None, typer.Option(help="With --ray: an existing cluster (default: local).")
+    ] = None,
+    shards: Annotated[int, typer.Option(help="With --ray: pieces of the catalog.")] = 2,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
     """Encode a catalog's item texts with a language model (cached), project with PCA."""
     import time
+    from contextlib import ExitStack
 
     from ltvrec.interactions import load
 
@@ -284,13 +299,28 @@ def encode(
         overrides[overrides.index("dim=0")] = "dim=null"
     cfg = load_config(EncodeConfig, config, [*overrides, *(set_ or [])])
     ds = load(dataset)
-    start = time.perf_counter()
-    enc, cache = _encode_with_progress(
-        ds.catalog,
-        cfg,
-        cache_dir,
-        {"dataset": ds.name, "dataset_converted_files": ds.provenance.get("converted_files", {})},
-    )
+    if address is not None and not ray:
+        raise CliError("--address needs --ray")
+    with ExitStack() as stack:
+        if ray:
+            from ltvrec.scale import local_ray
+
+            try:
+                stack.enter_context(local_ray(address=address))
+            except RuntimeError as e:
+                raise CliError(str(e)) from e
+        start = time.perf_counter()
+        enc, cache = _encode_with_progress(
+            ds.catalog,
+            cfg,
+            cache_dir,
+            {
+                "dataset": ds.name,
+                "dataset_converted_files": ds.provenance.get("converted_files", {}),
+                "ray_shards": shards if ray else 0,
+            },
+            ray_shards=shards if ray else 0,
+        )
     seconds = time.perf_counter() - start
     enc.save(out)
     n = ds.catalog.n_items
@@ -751,6 +781,36 @@ def served_log_cmd(
     write_log_folder(log, catalog, out)
     n = log.frame["request_id"].nunique()
     _say(f"{n:,} served requests, {int(log.frame['click'].sum()):,} clicks -> {out}")
+
+
+@app.command("sweep")
+def sweep_cmd(
+    spec: Annotated[Path, typer.Argument(help="Sweep YAML (grid / random search, seeds).")],
+    out: Annotated[Path | None, typer.Option(help="Folder (default: runs/sweeps/NAME).")] = None,
+    backend: Annotated[str, typer.Option(help="ray (Ray Tune) or local (no Ray).")] = "ray",
+    address: Annotated[
+        str | None, typer.Option(help="An existing Ray cluster (auto, ray://...).")
+    ] = None,
+    max_concurrent: Annotated[int, typer.Option(help="Trials at once (Ray).")] = 2,
+) -> None:
+    """Train + evaluate a grid of configs x seeds; mean and 95% CI per config; resumable."""
+    from ltvrec.sweep import SweepSpec, run_sweep
+
+    if not spec.is_file():
+        raise CliError(f"no sweep file at {spec}")
+    s = SweepSpec.load(spec)
+    if address is not None and backend != "ray":
+        raise CliError("--address needs --backend ray")
+    folder = out or Path("runs/sweeps") / s.name
+    with _steps() as say:
+        try:
+            summary = run_sweep(s, folder, backend, max_concurrent, address, say)
+        except RuntimeError as e:
+            raise CliError(str(e)) from e
+    _say((folder / "sweep.md").read_text())
+    if summary["failed"]:
+        _say(f"{len(summary['failed'])} trial(s) failed; re-run the same command to retry them")
+    _say(f"wrote: {folder}")
 
 
 experiment_app = typer.Typer(help="End-to-end experiments.", no_args_is_help=True)
