@@ -55,7 +55,6 @@ def local_ray(num_cpus: int | None = None, address: str | None = None) -> Iterat
         "HOME": home,
         "RAY_USAGE_STATS_ENABLED": "0",
         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-        "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # before importing Ray: it reads some of these at import
