@@ -218,6 +218,9 @@ def _ope_lines(ope: dict[str, Any] | None) -> list[str]:
     lines = [
         "## Offline policy evaluation (a simulated log with known propensities)",
         "",
+        "The log is drawn from the fitted simulator, so its own on-policy value is the truth "
+        'here; "(miss)" marks an interval that excludes it.',
+        "",
         "| policy | weighted DR | FQE | simulator's own value |",
         "|---|---|---|---|",
     ]
@@ -225,10 +228,19 @@ def _ope_lines(ope: dict[str, Any] | None) -> list[str]:
         cells = []
         for key in ("weighted-dr", "fqe"):
             e = row["estimates"].get(key)
-            cells.append(f"{e['value']:.1f} [{e['ci'][0]:.1f}, {e['ci'][1]:.1f}]" if e else "-")
+            miss = "" if not e or e.get("covers_truth", True) else " (miss)"
+            cells.append(
+                f"{e['value']:.1f} [{e['ci'][0]:.1f}, {e['ci'][1]:.1f}]{miss}" if e else "-"
+            )
         t = row["truth"]
         lines.append(f"| {name} | {cells[0]} | {cells[1]} | {t['value']:.1f} |")
-    lines += ["", "Full report with warnings and plots: [ope/ope.html](ope/ope.html)", ""]
+    n_warn = sum(len(r["warnings"]) for r in ope["policies"].values())
+    lines += [
+        "",
+        f"{n_warn} warnings (low effective sample size, deterministic targets, model fit) "
+        "and plots: [ope/ope.html](ope/ope.html)",
+        "",
+    ]
     return lines
 
 
