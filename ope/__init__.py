@@ -23,6 +23,7 @@ from ltvrec.ope.estimators import (
 from ltvrec.ope.feedback import BanditFeedback, SlateFeedback
 from ltvrec.ope.fqe import FQE, FQEConfig, QValues
 from ltvrec.ope.intervals import Estimate
+from ltvrec.ope.reward_model import RewardModel, cross_fit_rewards
 from ltvrec.ope.sequential import (
     PDIS,
     SequentialDR,
@@ -45,6 +46,7 @@ __all__ = [
     "Estimate",
     "FQEConfig",
     "QValues",
+    "RewardModel",
     "SequentialDR",
     "SlateFeedback",
     "SlateIndependentIPS",
@@ -56,4 +58,5 @@ __all__ = [
     "TrajectoryIS",
     "WeightedDR",
     "WeightedPDIS",
+    "cross_fit_rewards",
 ]
