@@ -14,7 +14,9 @@ coverage of the normal interval and of the percentile bootstrap (FQE: refitted).
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -29,6 +31,8 @@ def main() -> None:
     p.add_argument("--users", type=int, default=1000)
     p.add_argument("--eps", type=float, nargs="+", default=[0.02, 0.05, 0.1, 0.2])
     p.add_argument("--bootstrap", type=int, default=200)
+    p.add_argument("--start", type=int, default=0, help="first replicate (to run in parts)")
+    p.add_argument("--json", type=str, default=None, help="also write every replicate here")
     args = p.parse_args()
     world = KnownWorld()
     scores = world.logging_scores()
@@ -43,7 +47,7 @@ def main() -> None:
     # (eps, estimator) -> rows of (value, normal hit, bootstrap hit, ess)
     results: dict[tuple[float, str], list[tuple[float, bool, bool, float]]] = {}
     start = time.perf_counter()
-    for r in range(args.replicates):
+    for r in range(args.start, args.start + args.replicates):
         log = simulate_log(world, logging, args.users, seed=1000 + r)
         req = replay(log, catalog, world.state_encoder)
         for eps, target in targets.items():
@@ -56,8 +60,12 @@ def main() -> None:
                 hit_b = e.ci[0] <= true_v <= e.ci[1]
                 results.setdefault((eps, key), []).append((e.value, hit_n, hit_b, e.ess))
         print(
-            f"replicate {r + 1}/{args.replicates} ({time.perf_counter() - start:.0f} s)", flush=True
+            f"replicate {r + 1 - args.start}/{args.replicates} ({time.perf_counter() - start:.0f} s)",
+            flush=True,
         )
+    if args.json:
+        raw = {f"{eps}|{key}": rows for (eps, key), rows in results.items()}
+        Path(args.json).write_text(json.dumps({"truth": truth, "rows": raw}))
     print(f"\n{args.replicates} replicate logs of {args.users} users; truth from 20,000 users")
     cols = ["target", "truth", "estimator", "bias", "RMSE", "coverage (normal)"]
     cols += ["coverage (bootstrap)", "median ESS"]
