@@ -59,10 +59,8 @@ def main() -> None:
                 hit_n = e.normal_ci[0] <= true_v <= e.normal_ci[1]
                 hit_b = e.ci[0] <= true_v <= e.ci[1]
                 results.setdefault((eps, key), []).append((e.value, hit_n, hit_b, e.ess))
-        print(
-            f"replicate {r + 1 - args.start}/{args.replicates} ({time.perf_counter() - start:.0f} s)",
-            flush=True,
-        )
+        seconds = time.perf_counter() - start
+        print(f"replicate {r + 1 - args.start}/{args.replicates} ({seconds:.0f} s)", flush=True)
     if args.json:
         raw = {f"{eps}|{key}": rows for (eps, key), rows in results.items()}
         Path(args.json).write_text(json.dumps({"truth": truth, "rows": raw}))
