@@ -109,6 +109,23 @@ class TrajectoryIS:
         )
 
 
+def _per_user(
+    name: str,
+    gamma: float,
+    traj: Trajectories,
+    per_request: np.ndarray,
+    alpha: float,
+    n_bootstrap: int,
+    seed: int,
+) -> Estimate:
+    """The estimate from per-request terms: ``sum_t gamma^t term_t`` per user, users as
+    units, the users' final trajectory weights as the weight diagnostics."""
+    contrib = np.bincount(traj.user, weights=gamma**traj.step * per_request, minlength=traj.n_users)
+    return make_estimate(
+        name, {"gamma": gamma}, contrib, None, traj.final_weights(), alpha, n_bootstrap, seed
+    )
+
+
 @dataclass(frozen=True)
 class PDIS:
     """Per-decision importance sampling."""
@@ -118,15 +135,8 @@ class PDIS:
     def estimate(
         self, traj: Trajectories, alpha: float = 0.05, n_bootstrap: int = 1000, seed: int = 0
     ) -> Estimate:
-        u = traj.n_users
         w = np.exp(traj.cumulative_log_weights())
-        contrib = np.bincount(
-            traj.user, weights=self.gamma**traj.step * w * traj.reward, minlength=u
-        )
-        final = traj.final_weights()
-        return make_estimate(
-            "PDIS", {"gamma": self.gamma}, contrib, None, final, alpha, n_bootstrap, seed
-        )
+        return _per_user("PDIS", self.gamma, traj, w * traj.reward, alpha, n_bootstrap, seed)
 
 
 def _normalised_weights(traj: Trajectories) -> np.ndarray:
@@ -157,20 +167,9 @@ class WeightedPDIS:
     def estimate(
         self, traj: Trajectories, alpha: float = 0.05, n_bootstrap: int = 1000, seed: int = 0
     ) -> Estimate:
-        u = traj.n_users
         w = _normalised_weights(traj)
-        contrib = np.bincount(
-            traj.user, weights=self.gamma**traj.step * w * traj.reward, minlength=u
-        )
-        return make_estimate(
-            "WeightedPDIS",
-            {"gamma": self.gamma},
-            contrib,
-            None,
-            traj.final_weights(),
-            alpha,
-            n_bootstrap,
-            seed,
+        return _per_user(
+            "WeightedPDIS", self.gamma, traj, w * traj.reward, alpha, n_bootstrap, seed
         )
 
 
@@ -206,19 +205,9 @@ class SequentialDR:
     ) -> Estimate:
         _check_values(traj, q_logged, v)
         w = self._weights(traj)
-        per_request = self.gamma**traj.step * (
-            w * (traj.reward - q_logged) + _previous(w, traj.step) * v
-        )
-        contrib = np.bincount(traj.user, weights=per_request, minlength=traj.n_users)
-        return make_estimate(
-            type(self).__name__,
-            {"gamma": self.gamma},
-            contrib,
-            None,
-            traj.final_weights(),
-            alpha,
-            n_bootstrap,
-            seed,
+        per_request = w * (traj.reward - q_logged) + _previous(w, traj.step) * v
+        return _per_user(
+            type(self).__name__, self.gamma, traj, per_request, alpha, n_bootstrap, seed
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_ope_sequential import _hand
 
 from ltvrec.ope import (
     FQE,
@@ -15,17 +16,6 @@ from ltvrec.ope import (
     WeightedDR,
     WeightedPDIS,
 )
-
-
-def _hand() -> Trajectories:
-    # User 0: rewards (1, 0, 2), ratios (2, 0.5, 1); user 1: reward (1), ratio (0.5).
-    return Trajectories(
-        user=np.array([0, 0, 0, 1]),
-        step=np.array([0, 1, 2, 0]),
-        reward=np.array([1.0, 0.0, 2.0, 1.0]),
-        behaviour=np.array([0.25, 0.5, 0.5, 0.5]),
-        target=np.array([0.5, 0.25, 0.5, 0.25]),
-    )
 
 
 def test_dr_with_a_zero_model_is_pdis_and_weighted_dr_is_weighted_pdis() -> None:
