@@ -83,7 +83,9 @@ def export_bundle(
     if len(item_ids) != emb.shape[0]:
         raise BundleError(f"{len(item_ids)} item ids for {emb.shape[0]} items")
     state_dim = int(meta.get("state_dim", meta["observation_size"]))
-    tmp = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent if out.parent.exists() else None))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Beside the output, so the final rename stays on one file system.
+    tmp = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent))
     try:
 
         class _Scores(th.nn.Module):
@@ -150,7 +152,6 @@ def export_bundle(
             "sha256": {name: sha256_file(tmp / name) for name in FILES},
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        out.parent.mkdir(parents=True, exist_ok=True)
         if out.exists():
             out.rmdir()
         tmp.rename(out)  # the bundle appears whole or not at all
