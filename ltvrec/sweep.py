@@ -32,7 +32,7 @@ import itertools
 import json
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -258,7 +258,10 @@ def run_sweep(
     say = say or (lambda _m: None)
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    root = Path(out)
+    # Absolute paths: Ray Tune runs each trial in its own working directory.
+    root = Path(out).absolute()
+    if spec.sim is not None:
+        spec = replace(spec, sim=str(Path(spec.sim).absolute()))
     root.mkdir(parents=True, exist_ok=True)
     (root / "sweep.yaml").write_text(yaml.safe_dump(asdict(spec), sort_keys=False))
     trials = spec.trials()

@@ -95,9 +95,13 @@ def test_ray_missing_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 @pytest.mark.slow
-def test_ray_sweep_equals_the_trials_run_one_by_one(tmp_path: Path) -> None:
+def test_ray_sweep_equals_the_trials_run_one_by_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     spec = _spec(tmp_path)
-    by_ray = run_sweep(spec, tmp_path / "ray", backend="ray", max_concurrent=2)
+    monkeypatch.chdir(tmp_path)  # a relative folder, as `ltvrec sweep` gets by default
+    by_ray = run_sweep(spec, "ray", backend="ray", max_concurrent=2)
+    assert len(list((tmp_path / "ray" / "trials").glob("*/result.json"))) == 4
     one_by_one = run_sweep(spec, tmp_path / "local", backend="local")
     assert by_ray["failed"] == [] and len(by_ray["configs"]) == 2
     key = lambda rows: sorted((json.dumps(r["settings"]), r["per_seed"]) for r in rows)  # noqa: E731
