@@ -41,7 +41,10 @@ class SlateVectorEnv(VectorEnv[Any, Any, Any]):
             Limits in Reinforcement Learning", ICML 2018). For training only: a policy
             should not score items by it.
 
-    Observations ``[B, S]`` float32; actions ``[B, K]`` slates of distinct items.
+    Observations ``[B, S (+1) (+N)]`` float32: the user state, the time feature when
+    asked for, and, when the simulator forbids repeats, the user's consumed items as
+    0/1 (``N`` columns, last) so that a policy can mask them. Actions ``[B, K]`` slates
+    of distinct items.
     ``infos`` holds arrays ``click``, ``clicked_position``, ``clicked_item``,
     ``session_end``, ``return_gap``, ``churned``, ``time`` (each with its ``_key``
     mask), and at autoreset ``final_obs`` / ``final_info``.
@@ -59,9 +62,10 @@ class SlateVectorEnv(VectorEnv[Any, Any, Any]):
         self.num_envs = num_envs
         self.time_feature = time_feature
         space = observation_space(simulator, None)
-        if time_feature:
-            s = space.shape[0]  # type: ignore[index]
-            space = spaces.Box(-np.inf, np.inf, (s + 1,), np.float32)
+        s = int(simulator.state_encoder.size)
+        width = s + int(time_feature) + (0 if simulator.allow_repeats else simulator.n_items)
+        if width != s:
+            space = spaces.Box(-np.inf, np.inf, (width,), np.float32)
         self.single_observation_space = space
         self.single_action_space = SlateSpace(simulator.n_items, simulator.slate_size)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
@@ -90,11 +94,12 @@ class SlateVectorEnv(VectorEnv[Any, Any, Any]):
         return self._observe(self._state), {}
 
     def _observe(self, state: SimState) -> np.ndarray:
-        obs = state.obs.astype(np.float32)
+        parts = [state.obs.astype(np.float32)]
         if self.time_feature:
-            frac = (state.time / self.sim.horizon_days).astype(np.float32)
-            obs = np.concatenate([obs, frac[:, None]], axis=1)
-        return obs
+            parts.append((state.time / self.sim.horizon_days).astype(np.float32)[:, None])
+        if state.consumed is not None:
+            parts.append(state.consumed.astype(np.float32))
+        return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 
     def step(
         self, actions: np.ndarray
@@ -140,7 +145,11 @@ def _splice(state: SimState, idx: np.ndarray, fresh: SimState) -> SimState:
         w = v.copy()
         w[idx] = fresh.latent[k]
         latent[k] = w
-    return SimState(obs, time, latent)
+    consumed = state.consumed
+    if consumed is not None and fresh.consumed is not None:
+        consumed = consumed.copy()
+        consumed[idx] = fresh.consumed
+    return SimState(obs, time, latent, consumed)
 
 
 def make_known_world_vector_env(num_envs: int, **config: Any) -> SlateVectorEnv:

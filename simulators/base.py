@@ -90,11 +90,15 @@ class SimState:
         obs: ``[B, S]`` float32, the observable user state (what policies see).
         time: ``[B]`` days since each user's first request.
         latent: named ``[B, ...]`` arrays only the simulator sees (e.g. satisfaction).
+        consumed: ``[B, N]`` bool, the items each user has consumed, kept by simulators
+            that forbid repeats (None otherwise). It is the user's own observable
+            history, so policies may read it (to mask what cannot be consumed again).
     """
 
     obs: np.ndarray
     time: np.ndarray
     latent: dict[str, np.ndarray]
+    consumed: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -102,14 +106,21 @@ class SimState:
 
     def take(self, idx: np.ndarray) -> SimState:
         """The users at ``idx`` (indices or a boolean mask)."""
-        return SimState(self.obs[idx], self.time[idx], {k: v[idx] for k, v in self.latent.items()})
+        return SimState(
+            self.obs[idx],
+            self.time[idx],
+            {k: v[idx] for k, v in self.latent.items()},
+            None if self.consumed is None else self.consumed[idx],
+        )
 
     @staticmethod
     def concat(states: list[SimState]) -> SimState:
+        consumed = [s.consumed for s in states]
         return SimState(
             np.concatenate([s.obs for s in states]),
             np.concatenate([s.time for s in states]),
             {k: np.concatenate([s.latent[k] for s in states]) for k in states[0].latent},
+            None if any(c is None for c in consumed) else np.concatenate(consumed),  # type: ignore[arg-type]
         )
 
 
@@ -153,6 +164,8 @@ class UserSimulator(Protocol):
     horizon_days: float
     item_embeddings: np.ndarray
     state_encoder: UserStateEncoder
+    allow_repeats: bool
+    """False: a consumed item cannot be clicked again, and states carry ``consumed``."""
 
     def reset(self, n: int, rng: RNG) -> SimState: ...
 
@@ -197,6 +210,9 @@ class SessionSimulator:
     horizon_days: float
     item_embeddings: np.ndarray
     state_encoder: UserStateEncoder
+    allow_repeats: bool = True
+    """False: a consumed item cannot be clicked again (its choice utility is -inf), and
+    states carry ``consumed``."""
 
     # ------------------------------------------------------------------ hooks
     def init_latent(self, n: int, rng: RNG) -> dict[str, np.ndarray]:
@@ -238,7 +254,8 @@ class SessionSimulator:
         """n fresh users at time 0, at the start of their first session."""
         enc = self.state_encoder
         obs = enc.start_session(enc.initial(n), np.full(n, np.nan))
-        return SimState(obs=obs, time=np.zeros(n), latent=self.init_latent(n, rng))
+        consumed = None if self.allow_repeats else np.zeros((n, self.n_items), dtype=bool)
+        return SimState(obs, np.zeros(n), self.init_latent(n, rng), consumed)
 
     def step(self, state: SimState, slates: np.ndarray, rng: RNG) -> tuple[SimState, StepResult]:
         """One request for every user in ``state``; see the module docstring.
@@ -250,6 +267,9 @@ class SessionSimulator:
         k = slates.shape[1]
         u = uniform_block(rng, state.n, k + 6)
         logits = self.choice_logits(state, slates)
+        if state.consumed is not None:  # no repeats: consumed items cannot be chosen
+            rows = np.arange(state.n)[:, None]
+            logits[:, 1:] = np.where(state.consumed[rows, slates], -np.inf, logits[:, 1:])
         gumbel = -np.log(-np.log(u[:, : k + 1]))
         choice = np.argmax(logits + gumbel, axis=1)  # 0 = no click
         pos = choice - 1
@@ -260,8 +280,12 @@ class SessionSimulator:
 
         latent = self.after_request(state, item, reward)
         obs = self.state_encoder.observe(state.obs, item, reward)
+        consumed = state.consumed
+        if consumed is not None and clicked.any():
+            consumed = consumed.copy()
+            consumed[np.flatnonzero(clicked), item[clicked]] = True
         now = state.time
-        after = SimState(obs, now + MINUTES_PER_REQUEST / 1440.0, latent)
+        after = SimState(obs, now + MINUTES_PER_REQUEST / 1440.0, latent, consumed)
 
         end = u[:, k + 1] < self.leave_prob(after)
         churn = end & (u[:, k + 2] < self.churn_prob(after))
@@ -273,9 +297,9 @@ class SessionSimulator:
         time = np.where(restart, back, after.time)
         if restart.any():
             obs = self.state_encoder.start_session(obs, gap * 24.0, restart)
-            after = SimState(obs, time, latent)
+            after = SimState(obs, time, latent, consumed)
             latent = self.start_session(after, restart)
-        nxt = SimState(obs, time, latent)
+        nxt = SimState(obs, time, latent, consumed)
         result = StepResult(
             clicked_position=pos,
             clicked_item=item,

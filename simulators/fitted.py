@@ -46,6 +46,8 @@ from ltvrec.interactions.schema import InteractionLog, ItemCatalog, LogValidatio
 from ltvrec.simulators.base import SessionSimulator, SimState
 
 FORMAT_VERSION = 1
+REWARD_FLOOR = 1e-3
+"""Floor of the fitted mean reward inside ``log`` (greedy-model's ranking)."""
 
 
 @dataclass(frozen=True)
@@ -79,10 +81,16 @@ class FitConfig:
     """A session ends for sure after this many requests (default: the longest session in
     the log). A linear leave model can extrapolate a hazard that keeps falling with
     session length; without a cap a simulated session could last forever."""
+    repeats: str = "auto"
+    """Whether a user can consume an item again: 'auto' (allowed when the log holds
+    repeat consumptions, forbidden when it holds none, as in MovieLens), 'allow' or
+    'forbid'."""
     seed: int = 0
     """Seed of every random draw in fitting."""
 
     def __post_init__(self) -> None:
+        if self.repeats not in ("auto", "allow", "forbid"):
+            raise ValueError(f"repeats must be 'auto', 'allow' or 'forbid', got {self.repeats!r}")
         if self.hidden < 1 or self.epochs < 1 or self.batch_size < 1:
             raise ValueError("hidden, epochs and batch_size must be >= 1")
         if not 0 < self.assumed_click_rate < 1:
@@ -485,6 +493,8 @@ class FittedSimulator(SessionSimulator):
         state_decay: float,
         max_session_requests: int,
         meta: dict[str, Any],
+        item_counts: np.ndarray | None = None,
+        allow_repeats: bool = True,
     ) -> None:
         self.item_embeddings = np.asarray(item_embeddings, dtype=np.float32)
         self.item_ids = np.asarray(item_ids)
@@ -501,6 +511,10 @@ class FittedSimulator(SessionSimulator):
         self.max_session_requests = max_session_requests
         self._session_col = self.state_encoder.layout.index("session_requests")
         self.meta = meta
+        self.allow_repeats = allow_repeats
+        self.item_counts = None if item_counts is None else np.asarray(item_counts, np.float64)
+        """``[N]`` clicks (consumptions) of each item in the log it was fitted on: what
+        ``popularity-log`` ranks by. None for simulators saved before it was kept."""
 
     def _x(self, state: SimState) -> np.ndarray:
         return self.standardizer(state.obs)
@@ -508,6 +522,19 @@ class FittedSimulator(SessionSimulator):
     def item_click_logits(self, state: SimState) -> np.ndarray:
         c = self.choice
         return _item_utilities(c, self._x(state)) + c.position_bias[0]
+
+    def expected_reward_logits(self, obs: np.ndarray) -> np.ndarray:
+        """``[B, N]`` log of each item's expected immediate reward at the top position,
+        up to a per-user constant: ``u_j(x) + log r_j(x)``, the fitted click utility plus
+        the log of the fitted mean reward given a click (floored at ``REWARD_FLOOR``).
+        ``greedy-model`` ranks by it; with a constant reward (clicks) it is the click
+        utility itself. MNL: P(click j) = exp(u_j) / Z with Z shared by the slate."""
+        x = self.standardizer(obs)
+        r = self.reward_params
+        d = x.shape[1]
+        mean = (x @ r.coef[:d])[:, None] + (self.item_embeddings @ r.coef[d:] + r.intercept)
+        mean = np.clip(mean, max(r.low, REWARD_FLOOR), max(r.high, REWARD_FLOOR))
+        return _item_utilities(self.choice, x) + self.choice.position_bias[0] + np.log(mean)
 
     def choice_logits(self, state: SimState, slates: np.ndarray) -> np.ndarray:
         c = self.choice
@@ -565,6 +592,7 @@ class FittedSimulator(SessionSimulator):
             "return_rate_coef": p.rate_coef,
             "return_intercepts": np.array([p.churn_intercept, p.rate_intercept]),
             "return_ranges": np.array([*p.log_rate_range, p.min_gap_days]),
+            **({} if self.item_counts is None else {"item_counts": self.item_counts}),
         }
 
     def save(self, folder: str | Path) -> Path:
@@ -587,6 +615,7 @@ class FittedSimulator(SessionSimulator):
             "horizon_days": self.horizon_days,
             "state_decay": self.state_decay,
             "max_session_requests": self.max_session_requests,
+            "allow_repeats": self.allow_repeats,
             "state_layout": self.state_encoder.layout.to_dict(),
             "item_ids": [i.item() if hasattr(i, "item") else i for i in self.item_ids],
             "arrays_sha256": sha256_file(folder / "simulator.safetensors"),
@@ -651,6 +680,8 @@ class FittedSimulator(SessionSimulator):
             meta={
                 k: v for k, v in meta.items() if k in ("config", "provenance", "fit", "assumptions")
             },
+            item_counts=t.get("item_counts"),
+            allow_repeats=bool(meta.get("allow_repeats", True)),
         )
 
 
@@ -702,6 +733,8 @@ def fit_simulator(
     reward = _fit_reward(traj, xb, emb, cfg)
     leave = _fit_leave(traj, xa, cfg)
     ret, ret_info = _fit_return(traj, xa, cfg)
+    repeat_share = _repeat_share(traj)
+    allow_repeats = cfg.repeats == "allow" or (cfg.repeats == "auto" and repeat_share > 0)
     starts = np.r_[0, np.flatnonzero(traj.session_end)[:-1] + 1]
     longest = int((np.flatnonzero(traj.session_end) - starts + 1).max())
     assumptions = []
@@ -712,6 +745,11 @@ def fit_simulator(
             f"consumed items (no-click utility {choice_info['no_click_utility']:.3f}); "
             "position bias is not identifiable and set to zero"
         )
+    if not allow_repeats:
+        assumptions.append(
+            f"repeats forbidden: {repeat_share:.1%} of the log's consumptions repeat an item "
+            "the user consumed before, so a consumed item cannot be consumed again"
+        )
     meta = {
         "config": asdict(cfg),
         "provenance": provenance or {},
@@ -720,6 +758,8 @@ def fit_simulator(
             "users": int(traj.user.max()) + 1,
             "sessions": int(traj.session_end.sum()),
             "consumption_only": consumption_only,
+            "repeat_share": repeat_share,
+            "allow_repeats": allow_repeats,
             **choice_info,
             **ret_info,
         },
@@ -738,7 +778,22 @@ def fit_simulator(
         state_decay=cfg.state_decay,
         max_session_requests=cfg.max_session_requests or longest,
         meta=meta,
+        item_counts=np.bincount(
+            traj.clicked_item[traj.clicked_item >= 0], minlength=catalog.n_items
+        ).astype(np.float64),
+        allow_repeats=allow_repeats,
     )
+
+
+def _repeat_share(traj: Trajectories) -> float:
+    """Share of the log's consumptions (clicks) of an item the same user consumed before."""
+    c = traj.clicked_item >= 0
+    if not c.any():
+        return 0.0
+    pairs = (
+        traj.user[c].astype(np.int64) * (int(traj.clicked_item.max()) + 1) + traj.clicked_item[c]
+    )
+    return float(1.0 - len(np.unique(pairs)) / len(pairs))
 
 
 __all__ = ["FitConfig", "FittedSimulator", "Trajectories", "fit_simulator", "replay_log"]

@@ -30,6 +30,16 @@ import itertools
 import numpy as np
 
 
+def exclude(scores: np.ndarray, consumed: np.ndarray | None) -> np.ndarray:
+    """``scores [B, N]`` with the ``consumed [B, N]`` items at ``-inf`` (never drawn,
+    probability 0; the others' probabilities renormalise exactly). A user with fewer
+    than K items left keeps the full catalog rather than an impossible slate."""
+    if consumed is None:
+        return scores
+    scores = np.broadcast_to(np.asarray(scores, dtype=np.float64), consumed.shape)
+    return np.where(consumed, -np.inf, scores)
+
+
 def gumbel_top_k(scores: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """Sample slates ``[B, k]`` (int64) from Plackett-Luce over ``scores [B, N]``."""
     scores = np.asarray(scores, dtype=np.float64)

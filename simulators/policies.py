@@ -24,6 +24,7 @@ import numpy as np
 from ltvrec.simulators.base import SimState, UserSimulator
 from ltvrec.simulators.plackett_luce import (
     cascade_probs,
+    exclude,
     gumbel_top_k,
     item_position_marginals,
     slate_log_prob,
@@ -40,9 +41,12 @@ class SimPolicy(Protocol):
 
 class SlateProbabilities(Protocol):
     """Policies that can say how likely a given slate was, from observations alone
-    (what OPE and serving logs need): ``{"pscore": [B], "pscore_cascade": [B, K]}``."""
+    (what OPE and serving logs need): ``{"pscore": [B], "pscore_cascade": [B, K]}``.
+    ``consumed [B, N]`` (bool) is the users' consumed items where the policy masks them."""
 
-    def slate_probabilities(self, obs: np.ndarray, slates: np.ndarray) -> dict[str, np.ndarray]: ...
+    def slate_probabilities(
+        self, obs: np.ndarray, slates: np.ndarray, consumed: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]: ...
 
 
 def deterministic_probabilities(chosen: np.ndarray, slates: np.ndarray) -> dict[str, np.ndarray]:
@@ -65,11 +69,16 @@ class RandomPolicy:
     """Catalog size, needed only for ``slate_probabilities``."""
 
     def act(self, sim: UserSimulator, state: SimState, rng: np.random.Generator) -> np.ndarray:
-        return gumbel_top_k(np.zeros((state.n, sim.n_items)), sim.slate_size, rng)
+        scores = exclude(np.zeros((state.n, sim.n_items)), state.consumed)
+        return gumbel_top_k(scores, sim.slate_size, rng)
 
-    def slate_probabilities(self, obs: np.ndarray, slates: np.ndarray) -> dict[str, np.ndarray]:
+    def slate_probabilities(
+        self, obs: np.ndarray, slates: np.ndarray, consumed: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
         if self.n_items is None:
             raise ValueError("RandomPolicy(n_items=N) is needed for slate probabilities")
+        if consumed is not None:
+            return pl_probabilities(exclude(np.zeros(consumed.shape), consumed), slates)
         k = slates.shape[1]
         prefix = np.cumprod(1.0 / (self.n_items - np.arange(k)))
         cascade = np.broadcast_to(prefix, slates.shape).copy()
@@ -84,11 +93,17 @@ class PopularityPolicy:
     name: str = "popularity"
 
     def act(self, sim: UserSimulator, state: SimState, rng: np.random.Generator) -> np.ndarray:
-        best = top_k(self.scores[None, :], sim.slate_size)
-        return np.repeat(best, state.n, axis=0)
+        return self._best(state.n, sim.slate_size, state.consumed)
 
-    def slate_probabilities(self, obs: np.ndarray, slates: np.ndarray) -> dict[str, np.ndarray]:
-        best = np.repeat(top_k(self.scores[None, :], slates.shape[1]), len(slates), axis=0)
+    def _best(self, n: int, k: int, consumed: np.ndarray | None) -> np.ndarray:
+        if consumed is not None:  # the most popular items each user has not consumed
+            return top_k(exclude(self.scores[None, :], consumed), k)
+        return np.repeat(top_k(self.scores[None, :], k), n, axis=0)
+
+    def slate_probabilities(
+        self, obs: np.ndarray, slates: np.ndarray, consumed: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        best = self._best(len(slates), slates.shape[1], consumed)
         return deterministic_probabilities(best, slates)
 
 
@@ -99,7 +114,7 @@ class GreedyPolicy:
     name: str = "greedy"
 
     def act(self, sim: UserSimulator, state: SimState, rng: np.random.Generator) -> np.ndarray:
-        return top_k(sim.item_click_logits(state), sim.slate_size)
+        return top_k(exclude(sim.item_click_logits(state), state.consumed), sim.slate_size)
 
 
 @dataclass(frozen=True)
@@ -111,7 +126,8 @@ class QualityAwarePolicy:
     name: str = "quality-aware"
 
     def act(self, sim: UserSimulator, state: SimState, rng: np.random.Generator) -> np.ndarray:
-        return top_k(sim.item_click_logits(state) + self.weight * self.quality, sim.slate_size)
+        scores = sim.item_click_logits(state) + self.weight * self.quality
+        return top_k(exclude(scores, state.consumed), sim.slate_size)
 
 
 @dataclass(frozen=True)
@@ -144,5 +160,8 @@ class PlackettLucePolicy:
             "pscore_item_position": table[slates, np.arange(slates.shape[1])[None, :]],
         }
 
-    def slate_probabilities(self, obs: np.ndarray, slates: np.ndarray) -> dict[str, np.ndarray]:
+    def slate_probabilities(
+        self, obs: np.ndarray, slates: np.ndarray, consumed: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        """Context-free: the logging policy never masks (``consumed`` is ignored)."""
         return self.propensities(slates)
