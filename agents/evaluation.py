@@ -1,4 +1,5 @@
-"""Evaluate several policies in one simulator, over seeds, as one table."""
+"""Evaluate several policies in one simulator, over seeds, as one table; compare two
+policies by seed-level paired statistics (the only basis of a "wins" claim)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,13 @@ from typing import Any
 
 import numpy as np
 
+from ltvrec.agents.baselines import display_name
 from ltvrec.simulators.base import UserSimulator
-from ltvrec.simulators.policies import (
-    GreedyPolicy,
-    PopularityPolicy,
-    RandomPolicy,
-    SimPolicy,
-)
+from ltvrec.simulators.policies import SimPolicy
 from ltvrec.simulators.rollout import PolicyValue, evaluate, mean_ci
 
 COLUMNS = (
-    ("value", "LTV (95% CI)"),
+    ("value", "LTV (95% CI over pooled users; per-seed values)"),
     ("discounted_value", "discounted LTV"),
     ("clicks_per_request", "clicks/request"),
     ("requests_per_session", "requests/session"),
@@ -29,52 +26,111 @@ COLUMNS = (
 
 
 def popularity_scores(sim: UserSimulator, n_users: int = 512, seed: int = 0) -> np.ndarray:
-    """``[N]`` mean immediate click utility over fresh users' states: the one slate that
-    is best for the average user under the simulator's own response model."""
+    """``[N]`` mean immediate click utility over fresh users' states under the
+    simulator's own response model (the demo's logging policy's scores; not a baseline:
+    ``popularity-log`` ranks by the log's counts)."""
     state = sim.reset(n_users, np.random.default_rng(seed))
     return np.asarray(sim.item_click_logits(state)).mean(axis=0)
 
 
-def baseline(name: str, sim: UserSimulator, logging: SimPolicy | None = None) -> SimPolicy:
-    """``random``, ``popularity``, ``greedy`` or ``logging`` for ``sim``."""
-    if name == "random":
-        return RandomPolicy()
-    if name == "popularity":
-        return PopularityPolicy(popularity_scores(sim))
-    if name == "greedy":
-        return GreedyPolicy()
-    if name == "logging":
-        if logging is None:
-            raise ValueError("the logging policy is known only for the known world")
-        return logging
-    raise ValueError(f"unknown baseline '{name}'; known: random, popularity, greedy, logging")
+def paired_comparison(
+    a: list[float] | np.ndarray, b: list[float] | np.ndarray, level: float = 0.95
+) -> dict[str, Any]:
+    """Seed-level paired statistics of policy A against B.
+
+    ``a[i]`` and ``b[i]`` are the two policies' values on seed ``i`` (same logs, fit,
+    users). Returns the per-seed differences, their mean, the Student-t interval of the
+    mean over seeds (``n - 1`` degrees of freedom), the relative difference of the means,
+    and a verdict: ``"wins"`` when the interval lies above 0, ``"loses"`` when below,
+    ``"not established"`` otherwise (always so with one seed).
+
+    >>> r = paired_comparison([3.0, 4.0, 5.0], [1.0, 2.0, 2.0])
+    >>> r["differences"], round(r["mean"], 3), r["verdict"]
+    ([2.0, 2.0, 3.0], 2.333, 'wins')
+    """
+    from scipy import stats
+
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
+        raise ValueError(
+            f"expected two equal-length lists of per-seed values, got {a.shape}, {b.shape}"
+        )
+    d = a - b
+    n = len(d)
+    mean = float(d.mean())
+    if n > 1:
+        half = float(stats.t.ppf(0.5 + level / 2, n - 1) * d.std(ddof=1) / np.sqrt(n))
+        lo, hi = mean - half, mean + half
+    else:
+        lo, hi = float("nan"), float("nan")
+    verdict = "wins" if lo > 0 else "loses" if hi < 0 else "not established"
+    return {
+        "seeds": n,
+        "differences": d.tolist(),
+        "mean": mean,
+        "ci": [lo, hi],
+        "level": level,
+        "relative": mean / float(b.mean()) if b.mean() != 0 else float("nan"),
+        "verdict": verdict,
+    }
+
+
+def comparison_line(label: str, c: dict[str, Any]) -> str:
+    """One Markdown line for a :func:`paired_comparison` labelled ``"A vs B"``."""
+    diffs = ", ".join(f"{x:+.1f}" for x in c["differences"])
+    ci = "n/a (1 seed)" if c["seeds"] < 2 else f"[{c['ci'][0]:+.2f}, {c['ci'][1]:+.2f}]"
+    return (
+        f"- {label}: mean paired difference {c['mean']:+.2f} "
+        f"({c['relative']:+.1%}), {c['level']:.0%} t-interval over {c['seeds']} seeds {ci}: "
+        f"**{c['verdict']}**. Per seed: {diffs}."
+    )
+
+
+def summarize_runs(name: str, runs: list[PolicyValue]) -> dict[str, Any]:
+    """One table row from a policy's runs, one per seed: per-seed values (the basis of
+    every comparison), and the pooled-user CI as a secondary column."""
+    summaries = [r.summary() for r in runs]
+    v, lo, hi = mean_ci(np.concatenate([r.returns for r in runs]))
+    dv, dlo, dhi = mean_ci(np.concatenate([r.discounted for r in runs]))
+    row: dict[str, Any] = {
+        "policy": name,
+        "users": int(sum(len(r.returns) for r in runs)),
+        "seeds": len(runs),
+        "gamma": runs[0].gamma,
+        "value": v,
+        "value_ci": [lo, hi],
+        "discounted_value": dv,
+        "discounted_ci": [dlo, dhi],
+        "value_per_seed": [s["value"] for s in summaries],
+    }
+    for key, _ in COLUMNS[2:]:
+        row[key] = float(np.mean([s[key] for s in summaries]))
+    return row
 
 
 def evaluate_many(
     sim: UserSimulator,
-    policies: dict[str, SimPolicy],
+    policies: dict[str, SimPolicy | list[SimPolicy]],
     users: int,
     seeds: int,
     gamma: float = 0.995,
+    seed_offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Each policy on ``seeds`` batches of ``users`` fresh users (the same users for every
-    policy: seed i is shared); CIs over all users pooled."""
+    """Each policy on ``seeds`` batches of ``users`` fresh users (seed ``i`` is the same
+    users for every policy, so values pair by seed). A list gives one policy per seed
+    (e.g. PPO trained with seed ``i``)."""
     rows = []
     for name, policy in policies.items():
-        runs: list[PolicyValue] = [
-            evaluate(sim, policy, users, seed=s, gamma=gamma) for s in range(seeds)
+        per_seed = policy if isinstance(policy, list) else [policy] * seeds
+        if len(per_seed) != seeds:
+            raise ValueError(
+                f"{name}: expected {seeds} policies (one per seed), got {len(per_seed)}"
+            )
+        runs = [
+            evaluate(sim, p, users, seed=seed_offset + s, gamma=gamma)
+            for s, p in enumerate(per_seed)
         ]
-        summaries = [r.summary() for r in runs]
-        pooled = np.concatenate([r.returns for r in runs])
-        disc = np.concatenate([r.discounted for r in runs])
-        v, lo, hi = mean_ci(pooled)
-        dv, dlo, dhi = mean_ci(disc)
-        row: dict[str, Any] = {"policy": name, "users": len(pooled), "seeds": seeds, "gamma": gamma}
-        row.update(value=v, value_ci=[lo, hi], discounted_value=dv, discounted_ci=[dlo, dhi])
-        row["value_per_seed"] = [s["value"] for s in summaries]
-        for key, _ in COLUMNS[2:]:
-            row[key] = float(np.mean([s[key] for s in summaries]))
-        rows.append(row)
+        rows.append(summarize_runs(name, runs))
     return rows
 
 
@@ -84,8 +140,10 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     lines = [head, sep]
     for r in rows:
         cells = [f"{r['value']:.2f} [{r['value_ci'][0]:.2f}, {r['value_ci'][1]:.2f}]"]
+        if "value_per_seed" in r and len(r["value_per_seed"]) > 1:
+            cells[0] += " (seeds: " + ", ".join(f"{v:.1f}" for v in r["value_per_seed"]) + ")"
         cells.append(f"{r['discounted_value']:.2f}")
         for key, _ in COLUMNS[2:]:
             cells.append(f"{r[key]:.3f}")
-        lines.append(f"| {r['policy']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {display_name(r['policy'])} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

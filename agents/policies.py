@@ -7,9 +7,7 @@ runs unchanged in the known world and in a fitted simulator.
 
 - :class:`PPOPolicy`: a trained :class:`~ltvrec.agents.policy.SlateActorCriticPolicy`,
   top-K (``deterministic``) or sampled, with exact slate probabilities.
-- :class:`ModelGreedyPolicy`: top-K by the immediate click utility of a *fitted*
-  simulator's response model, computed from the observation (the realistic greedy
-  baseline: the best next-click policy one can build from the logs).
+- the baselines (``greedy-model`` and the rest) live in :mod:`ltvrec.agents.baselines`.
 """
 
 from __future__ import annotations
@@ -22,10 +20,11 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 
+from ltvrec.agents.distributions import NEG
 from ltvrec.agents.policy import SlateActorCriticPolicy
+from ltvrec.agents.prior import BaselineSignals
 from ltvrec.interactions.io import read_artifact_meta
 from ltvrec.simulators.base import SimState, UserSimulator
-from ltvrec.simulators.fitted import FittedSimulator
 from ltvrec.simulators.plackett_luce import gumbel_top_k, top_k
 from ltvrec.simulators.policies import deterministic_probabilities, pl_probabilities
 
@@ -38,39 +37,34 @@ class PPOPolicy:
     deterministic: bool = True
     name: str = "ppo"
 
-    def scores(self, obs: np.ndarray) -> np.ndarray:
-        """``[B, N]`` float64 scores for observations ``[B, S]``."""
+    def scores(self, obs: np.ndarray, consumed: np.ndarray | None = None) -> np.ndarray:
+        """``[B, N]`` float64 scores for user states ``[B, S]``; a policy that masks
+        consumed items needs ``consumed [B, N]`` and scores them ``-inf``."""
+        x = th.as_tensor(obs, dtype=th.float32)
+        if self.policy.mask_consumed:
+            if consumed is None:
+                raise ValueError(
+                    "this policy masks consumed items (trained where repeats are "
+                    "impossible); pass the users' consumed items [B, N]"
+                )
+            x = th.cat([x, th.as_tensor(consumed, dtype=th.float32)], dim=1)
         with th.no_grad():
-            return self.policy.scores(th.as_tensor(obs, dtype=th.float32)).double().numpy()
+            s = self.policy.scores(x).double().numpy()
+        return np.where(s <= NEG / 2, -np.inf, s)
 
     def act(self, sim: UserSimulator, state: SimState, rng: np.random.Generator) -> np.ndarray:
-        s = self.scores(state.obs)
+        s = self.scores(state.obs, state.consumed)
         k = self.policy.slate_size
         return top_k(s, k) if self.deterministic else gumbel_top_k(s, k, rng)
 
-    def slate_probabilities(self, obs: np.ndarray, slates: np.ndarray) -> dict[str, np.ndarray]:
+    def slate_probabilities(
+        self, obs: np.ndarray, slates: np.ndarray, consumed: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
         """Exact joint and cascade probabilities of ``slates`` (top-K: 0 or 1)."""
-        s = self.scores(obs)
+        s = self.scores(obs, consumed)
         if self.deterministic:
             return deterministic_probabilities(top_k(s, slates.shape[1]), slates)
         return pl_probabilities(s, slates)
-
-
-@dataclass(frozen=True)
-class ModelGreedyPolicy:
-    """Top-K by a fitted simulator's click utility of the observed state."""
-
-    model: FittedSimulator
-    name: str = "greedy"
-
-    def act(self, sim: UserSimulator, state: SimState, rng: np.random.Generator) -> np.ndarray:
-        observed = SimState(state.obs, state.time, {})
-        return top_k(self.model.item_click_logits(observed), sim.slate_size)
-
-    def slate_probabilities(self, obs: np.ndarray, slates: np.ndarray) -> dict[str, np.ndarray]:
-        observed = SimState(obs, np.zeros(len(obs)), {})
-        chosen = top_k(self.model.item_click_logits(observed), slates.shape[1])
-        return deterministic_probabilities(chosen, slates)
 
 
 def load_policy(folder: str | Path) -> tuple[SlateActorCriticPolicy, dict[str, Any]]:
@@ -90,13 +84,15 @@ def load_policy(folder: str | Path) -> tuple[SlateActorCriticPolicy, dict[str, A
     n, k, s = meta["n_items"], meta["slate_size"], meta["observation_size"]
     cfg = meta["config"]
     policy = SlateActorCriticPolicy(
-        spaces.Box(-np.inf, np.inf, (s,), np.float32),
+        spaces.Box(-np.inf, np.inf, (s + (n if meta.get("mask_consumed") else 0),), np.float32),
         spaces.MultiDiscrete(np.full(k, n)),
         lambda _: 0.0,
         item_embeddings=state["item_embeddings"].numpy(),
         tower_dim=cfg["tower_dim"],
         hidden=list(cfg["hidden"]),
         state_dim=meta.get("state_dim", s),
+        signals=BaselineSignals.arrays_from_state(state, "signals.") if meta.get("start") else None,
+        mask_consumed=bool(meta.get("mask_consumed", False)),
     )
     policy.load_state_dict(state)
     policy.set_training_mode(False)

@@ -5,7 +5,11 @@
   learned item bias ``b_j`` (static catalog) or an MLP bias of the features
   (per-step candidates);
 - scores ``s_j = q . W e_j + b_j``; the slate distribution is Plackett-Luce over them;
-- value head: MLP over the standardised user state.
+- value head: MLP over the standardised user state;
+- optionally, the log-buildable baselines' own signals (:mod:`ltvrec.agents.prior`):
+  ``s_j += w_g * greedy_j(state) + w_p * popularity_j`` with ``w`` learned. With a start
+  ``w0`` and the residual two-tower score at exactly 0, the policy at step 0 is that
+  baseline (top-K) or a Plackett-Luce sample around it.
 
 Observation standardisation (mean/std buffers) lives *inside* the module, so an export
 of the module (ONNX) carries it.
@@ -29,6 +33,7 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
 from ltvrec.agents.distributions import NEG, PlackettLuceDistribution
+from ltvrec.agents.prior import BaselineSignals
 
 ITEM_BIAS_SCALE = 10.0
 """The item bias is ``ITEM_BIAS_SCALE * item_bias``: Adam moves each parameter by about
@@ -56,6 +61,14 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
         hidden: hidden layer sizes of the user tower and of the value head.
         obs_mean, obs_std: initial standardisation of the user state (``[S]``); see
             :meth:`set_obs_normalizer`.
+        state_dim: how many leading observation features are the user state (the rest,
+            e.g. the elapsed-time feature, reach the value head only).
+        signals: arrays of :class:`~ltvrec.agents.prior.BaselineSignals` (static catalog
+            only), or None for the plain two-tower scorer.
+        signal_init: ``(w_g, w_p)``, the start weights of the signals; the residual
+            scorer then starts at exactly 0.
+        mask_consumed: the last ``N`` observation columns are the user's consumed items
+            (0/1; see ``SlateVectorEnv``), scored ``-inf`` so they are never drawn.
     """
 
     def __init__(
@@ -69,6 +82,9 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
         obs_mean: np.ndarray | None = None,
         obs_std: np.ndarray | None = None,
         state_dim: int | None = None,
+        signals: dict[str, np.ndarray] | None = None,
+        signal_init: tuple[float, float] = (0.0, 0.0),
+        mask_consumed: bool = False,
         **kwargs: Any,
     ) -> None:
         if not isinstance(action_space, spaces.MultiDiscrete):
@@ -81,6 +97,14 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
         self.hidden = hidden or [64, 64]
         self._obs_init = (obs_mean, obs_std)
         self.state_dim: int = state_dim or 0
+        if signals is not None and self.candidates:
+            raise ValueError("baseline signals need a static catalog, not per-step candidates")
+        self._signals = signals
+        self._signal_init = tuple(float(w) for w in signal_init)
+        self.signals: BaselineSignals | None = None
+        if mask_consumed and self.candidates:
+            raise ValueError("masking consumed items needs a static catalog")
+        self.mask_consumed = mask_consumed
         self.obs_mean: th.Tensor
         self.obs_std: th.Tensor
         self.item_embeddings: th.Tensor
@@ -93,6 +117,10 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
         self.action_dist = PlackettLuceDistribution(k)
         user_space = self.observation_space["user"] if self.candidates else self.observation_space  # type: ignore[index]
         s_dim = int(np.prod(user_space.shape or (0,)))
+        self.n_mask = 0
+        if self.mask_consumed:
+            self.n_mask = int(np.asarray(self._item_embeddings).shape[0])
+            s_dim -= self.n_mask  # the consumed block is a mask, not an input
         if not self.state_dim:
             self.state_dim = s_dim
         mean, std = self._obs_init
@@ -113,11 +141,20 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
             self.register_buffer("item_embeddings", th.as_tensor(emb))
             self.item_proj = nn.Linear(emb.shape[1], self.tower_dim, bias=False)
             self.item_bias = nn.Parameter(th.zeros(emb.shape[0]))
-        # Small initial scores: start close to uniform slates (as SB3 does with gain 0.01).
+        last = self.user_tower[-1]
+        assert isinstance(last, nn.Linear)
         with th.no_grad():
-            last = self.user_tower[-1]
-            assert isinstance(last, nn.Linear)
-            last.weight.mul_(0.01)
+            if self._signals is not None:
+                # Start exactly at the baseline the signal weights pick: residual = 0.
+                self.signals = BaselineSignals(self._signals)
+                init = th.as_tensor(self._signal_init, dtype=th.float32)
+                self.signal_weight = nn.Parameter(init.clone())
+                self.register_buffer("signal_weight_init", init.clone())
+                last.weight.zero_()
+                last.bias.zero_()
+            else:
+                # Small initial scores: close to uniform slates (SB3's gain 0.01).
+                last.weight.mul_(0.01)
         self.optimizer = self.optimizer_class(
             self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
         )  # type: ignore[call-arg]
@@ -130,8 +167,16 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
     # ------------------------------------------------------------------ core
     def _user(self, obs: PyTorchObs) -> th.Tensor:
         user = obs["user"] if isinstance(obs, dict) else obs
+        if self.n_mask:
+            user = user[..., : -self.n_mask]
         d = user.shape[-1]
         return (user.float() - self.obs_mean[:d]) / self.obs_std[:d]
+
+    def _mask(self, obs: PyTorchObs, s: th.Tensor) -> th.Tensor:
+        if not self.n_mask:
+            return s
+        assert not isinstance(obs, dict)
+        return s.masked_fill(obs[..., -self.n_mask :] > 0.5, NEG)
 
     def scores(self, obs: PyTorchObs) -> th.Tensor:
         """Scores ``[B, N]`` of the catalog (or of the step's candidates). Only the first
@@ -144,7 +189,22 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
             s = th.einsum("bh,bnh->bn", q, keys) + self.item_bias_net(feats).squeeze(-1)
             return s.masked_fill(obs["mask"] < 0.5, NEG)
         keys = self.item_proj(self.item_embeddings)  # [N, h]
-        return q @ keys.T + ITEM_BIAS_SCALE * self.item_bias
+        s = q @ keys.T + ITEM_BIAS_SCALE * self.item_bias
+        if self.signals is not None:
+            s = s + self.signal_features(obs) @ self.signal_weight
+        return self._mask(obs, s)
+
+    def signal_features(self, obs: PyTorchObs) -> th.Tensor:
+        """The baselines' scaled signals ``[B, N, 2]`` (greedy-model, popularity-log)."""
+        assert self.signals is not None and not isinstance(obs, dict)
+        return self.signals(obs[..., : self.state_dim].float())
+
+    def start_scores(self, obs: PyTorchObs) -> th.Tensor:
+        """Scores ``[B, N]`` of the policy at step 0 (signals at their start weights),
+        for the KL of the trained policy to its start."""
+        init = self.signal_weight_init
+        assert isinstance(init, th.Tensor)
+        return self._mask(obs, self.signal_features(obs) @ init)
 
     def values(self, obs: PyTorchObs) -> th.Tensor:
         return self.value_head(self._user(obs))
@@ -179,5 +239,8 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
             tower_dim=self.tower_dim,
             hidden=self.hidden,
             state_dim=self.state_dim,
+            signals=self._signals,
+            signal_init=self._signal_init,
+            mask_consumed=self.mask_consumed,
         )
         return data

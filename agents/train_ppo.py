@@ -1,9 +1,23 @@
 """Train a Plackett-Luce slate policy with PPO, top to bottom in the algorithm's order:
-config -> env -> policy -> PPO.learn (with evaluation and checkpoints) -> save.
+config -> env (reward scale normalised) -> policy (started at the best log-buildable
+baseline) -> PPO.learn (with evaluation, diagnostics and checkpoints) -> save.
 
 Discounting: per request with ``gamma`` (default 0.995; DESIGN.md 3.5: per-request
 discounting below ~0.995 hides the long term). Evaluation reports the undiscounted
 long-term value on held-out users as the headline.
+
+Two choices, each measured in docs/agents.md:
+
+- **Reward scale**: returns reach the hundreds while the value head starts near 0 and
+  Adam moves it by about the learning rate per step, so GAE's advantages are nearly
+  myopic for most of training. SB3's ``VecNormalize(norm_reward=True)`` divides rewards
+  by a running standard deviation of the discounted return (Engstrom et al. 2020,
+  "Implementation Matters in Deep Policy Gradients").
+- **Start**: the policy's scores hold the baselines' own signals (greedy-model's
+  expected reward, log popularity; :mod:`ltvrec.agents.prior`); before training, the
+  start weights are chosen among a few candidates by the *sampled* policy's value in
+  the training simulator, and the residual scorer starts at 0, so PPO improves on the
+  best log-buildable baseline instead of on a uniform policy over the catalog.
 """
 
 from __future__ import annotations
@@ -20,15 +34,23 @@ import numpy as np
 import torch as th
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
+from ltvrec.agents.distributions import gumbel_top_k as th_gumbel_top_k
+from ltvrec.agents.distributions import position_log_probs
 from ltvrec.agents.policies import PPOPolicy
 from ltvrec.agents.policy import SlateActorCriticPolicy
+from ltvrec.agents.prior import BaselineSignals, signal_arrays
 from ltvrec.envs.sb3 import SB3VecEnv
 from ltvrec.envs.vector import SlateVectorEnv
 from ltvrec.interactions.io import atomic_path, sha256_file
-from ltvrec.simulators.base import UserSimulator
+from ltvrec.simulators.base import SimState, UserSimulator
+from ltvrec.simulators.fitted import FittedSimulator
+from ltvrec.simulators.plackett_luce import exclude, gumbel_top_k, top_k
 from ltvrec.simulators.policies import RandomPolicy
 from ltvrec.simulators.rollout import evaluate, run_users
+
+STARTS = ("auto", "greedy-model", "popularity-log", "none")
 
 
 # ----------------------------------------------------------------------------- config
@@ -74,15 +96,42 @@ class TrainConfig:
     """Fresh users per evaluation."""
     checkpoint_every: int = 50_000
     """Save a resumable checkpoint every this many steps (0: never)."""
+    normalize_reward: bool = True
+    """Divide rewards by a running std of the discounted return (SB3's VecNormalize)."""
+    start: str = "auto"
+    """Where the policy starts: 'auto' (the best of greedy-model, popularity-log and
+    their sum, by sampled value, when a simulator fitted from logs is at hand; else
+    'none'), 'greedy-model', 'popularity-log' (these two need one), or 'none' (the plain
+    two-tower scorer near uniform)."""
+    start_scales: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
+    """Inverse temperatures of the start candidates (signals have unit spread)."""
+    start_users: int = 200
+    """Users per start candidate's evaluation."""
     seed: int = 0
     """Seed of the env, the policy and PPO."""
     torch_threads: int = 2
     """torch intra-op threads."""
 
+    def __post_init__(self) -> None:
+        if self.start not in STARTS:
+            raise ValueError(f"start must be one of {', '.join(STARTS)}; got {self.start!r}")
+
 
 # ------------------------------------------------------------------------- callbacks
+TRAIN_KEYS = (
+    "approx_kl",
+    "clip_fraction",
+    "entropy_loss",
+    "explained_variance",
+    "value_loss",
+    "policy_gradient_loss",
+)
+
+
 class TrainingMonitor(BaseCallback):
-    """Periodic evaluation on held-out users, checkpoints, and a progress callback."""
+    """Periodic evaluation on held-out users with the diagnostics an RL engineer reads
+    (value-head fit, target scale, KL, clipping, entropy, overlap with the baselines, KL
+    to the start), checkpoints, and a progress callback."""
 
     def __init__(
         self,
@@ -97,6 +146,7 @@ class TrainingMonitor(BaseCallback):
         self.curve: list[dict[str, Any]] = []
         self._next_eval = start_steps + cfg.eval_every if cfg.eval_every else None
         self._next_ckpt = start_steps + cfg.checkpoint_every if cfg.checkpoint_every else None
+        self._rollout: dict[str, float] = {}
 
     def _on_step(self) -> bool:
         n = self.num_timesteps
@@ -111,25 +161,82 @@ class TrainingMonitor(BaseCallback):
             self.progress(n, point)
         return True
 
+    def _on_rollout_end(self) -> None:
+        # GAE targets (in the normalised reward scale PPO trains on) vs the value head.
+        buf = self.model.rollout_buffer  # type: ignore[attr-defined]
+        self._rollout = {
+            "return_mean": float(np.mean(buf.returns)),
+            "return_std": float(np.std(buf.returns)),
+            "value_mean": float(np.mean(buf.values)),
+            "value_std": float(np.std(buf.values)),
+        }
+
     def evaluate_now(self) -> dict[str, Any]:
-        policy = PPOPolicy(self.model.policy, deterministic=True)  # type: ignore[arg-type]
+        policy = self.model.policy
+        assert isinstance(policy, SlateActorCriticPolicy)
+        ppo = PPOPolicy(policy, deterministic=True)
         # Held-out users: seeds far from the training env's.
-        v = evaluate(self.sim, policy, self.cfg.eval_users, seed=10_000 + len(self.curve))
+        v = evaluate(self.sim, ppo, self.cfg.eval_users, seed=10_000 + len(self.curve))
         s = v.summary()
-        point = {"steps": int(self.num_timesteps), "value": s["value"], "value_ci": s["value_ci"]}
-        point["clicks_per_request"] = s["clicks_per_request"]
+        point: dict[str, Any] = {
+            "steps": int(self.num_timesteps),
+            "value": s["value"],
+            "value_ci": s["value_ci"],
+            "clicks_per_request": s["clicks_per_request"],
+        }
+        logged = self.model.logger.name_to_value
+        point.update({k: float(logged[f"train/{k}"]) for k in TRAIN_KEYS if f"train/{k}" in logged})
+        point.update(self._rollout)
+        buf = self.model.rollout_buffer  # type: ignore[attr-defined]
+        point.update(_policy_diagnostics(policy, buf.observations))
         self.curve.append(point)
         self.logger.record("eval/long_term_value", s["value"])
+        for key in ("kl_to_start", "top_k_overlap_greedy", "top_k_overlap_popularity"):
+            if key in point:
+                self.logger.record(f"eval/{key}", point[key])
         return point
 
 
+def _policy_diagnostics(
+    policy: SlateActorCriticPolicy, observations: np.ndarray, n: int = 512
+) -> dict[str, float]:
+    """On up to ``n`` training states: the top-K's overlap with greedy-model's and
+    popularity-log's top-K, and the KL from the start policy (joint over slates,
+    estimated on one slate drawn per state: ``E_pi[log pi(a) - log pi_0(a)]``)."""
+    if policy.signals is None:
+        return {}
+    obs = np.asarray(observations).reshape(-1, observations.shape[-1])
+    obs = obs[np.linspace(0, len(obs) - 1, min(n, len(obs))).astype(int)]
+    k = policy.slate_size
+    with th.no_grad():
+        x = th.as_tensor(obs, dtype=th.float32)
+        s = policy.scores(x)
+        feats = policy.signal_features(x)
+        mine = th.topk(s, k, dim=1).indices.numpy()
+        slates = th_gumbel_top_k(s, k, th.Generator().manual_seed(0))
+        kl = position_log_probs(s, slates).sum(1) - position_log_probs(
+            policy.start_scores(x), slates
+        ).sum(1)
+    out = {"kl_to_start": float(kl.mean())}
+    for j, name in enumerate(("greedy", "popularity")):
+        theirs = th.topk(policy._mask(x, feats[..., j]), k, dim=1).indices.numpy()
+        overlap = (mine[:, :, None] == theirs[:, None, :]).any(axis=2).mean()
+        out[f"top_k_overlap_{name}"] = float(overlap)
+    return out
+
+
 def save_checkpoint(model: PPO, out: Path, curve: list[dict[str, Any]]) -> Path:
-    """SB3's zip (resumable training state) plus the learning curve so far."""
+    """SB3's zip (resumable training state), the reward normaliser's running statistics,
+    and the learning curve so far."""
     ckpt = out / "checkpoint"
     ckpt.mkdir(parents=True, exist_ok=True)
     with atomic_path(ckpt / "model.zip") as tmp:
         model.save(str(tmp.with_suffix(".zip")))
         tmp.with_suffix(".zip").replace(tmp)
+    env = model.get_env()
+    if isinstance(env, VecNormalize):
+        with atomic_path(ckpt / "vecnormalize.pkl") as tmp:
+            env.save(str(tmp))
     with atomic_path(ckpt / "curve.json") as tmp:
         tmp.write_text(json.dumps({"steps": int(model.num_timesteps), "curve": curve}, indent=2))
     return ckpt
@@ -137,8 +244,9 @@ def save_checkpoint(model: PPO, out: Path, curve: list[dict[str, Any]]) -> Path:
 
 def obs_statistics(
     sim: UserSimulator, n_users: int = 256, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std of user states seen under random slates (the policy's standardiser)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and std of user states seen under random slates (the policy's standardiser),
+    and those states ``[M, S]``."""
     rng = np.random.default_rng(seed)
     states: list[np.ndarray] = []
 
@@ -148,7 +256,54 @@ def obs_statistics(
 
     run_users(sim, RandomPolicy(), sim.reset(n_users, rng), rng, keep)
     x = np.concatenate(states)
-    return x.mean(axis=0), np.maximum(x.std(axis=0), 1e-3)
+    return x.mean(axis=0), np.maximum(x.std(axis=0), 1e-3), x
+
+
+# ------------------------------------------------------------------------- the start
+@dataclass(frozen=True)
+class SignalPolicy:
+    """Plackett-Luce (or top-K) over ``weights . signals(state)``, consumed items
+    excluded: a start candidate, and a trained policy's step-0 self."""
+
+    signals: BaselineSignals
+    weights: tuple[float, float]
+    deterministic: bool = False
+    name: str = "start"
+
+    def act(self, sim: UserSimulator, state: SimState, rng: np.random.Generator) -> np.ndarray:
+        with th.no_grad():
+            f = self.signals(th.as_tensor(state.obs, dtype=th.float32))
+            s = (f @ th.as_tensor(self.weights, dtype=th.float32)).double().numpy()
+        s = exclude(s, state.consumed)
+        return (
+            top_k(s, sim.slate_size) if self.deterministic else gumbel_top_k(s, sim.slate_size, rng)
+        )
+
+
+def start_candidates(cfg: TrainConfig) -> list[tuple[float, float]]:
+    """The start weights ``(w_greedy, w_popularity)`` that ``cfg.start`` allows."""
+    out: list[tuple[float, float]] = []
+    for c in cfg.start_scales:
+        if cfg.start in ("auto", "greedy-model"):
+            out.append((c, 0.0))
+        if cfg.start in ("auto", "popularity-log"):
+            out.append((0.0, c))
+        if cfg.start == "auto":
+            out.append((c, c))
+    return out
+
+
+def choose_start(
+    sim: UserSimulator, signals: BaselineSignals, cfg: TrainConfig
+) -> tuple[tuple[float, float], list[dict[str, Any]]]:
+    """The candidate whose *sampled* policy earns most in ``sim`` (PPO trains the sampled
+    policy), on ``cfg.start_users`` users shared by every candidate."""
+    values = {
+        w: evaluate(sim, SignalPolicy(signals, w), cfg.start_users, seed=20_000 + cfg.seed).value[0]
+        for w in start_candidates(cfg)
+    }
+    best = max(values, key=lambda w: values[w])
+    return best, [{"weights": list(w), "sampled_value": v} for w, v in values.items()]
 
 
 # ---------------------------------------------------------------------------- train
@@ -159,31 +314,56 @@ def train(
     provenance: dict[str, Any] | None = None,
     resume: bool = False,
     progress: Callable[[int, dict[str, Any] | None], None] | None = None,
+    model_from_logs: FittedSimulator | None = None,
 ) -> tuple[PPO, list[dict[str, Any]]]:
     """Train PPO with the slate policy on ``sim``; write ``out/`` (see :func:`save_policy`).
 
-    With ``resume``, continue from ``out/checkpoint/model.zip`` up to ``cfg.steps``.
+    Args:
+        model_from_logs: the simulator fitted from the logs whose response model and item
+            counts give the baselines' signals (default: ``sim`` itself when it is a
+            fitted simulator). Without one, ``start='auto'`` starts from scratch.
+        resume: continue from ``out/checkpoint/model.zip`` up to ``cfg.steps``.
     """
     out = Path(out)
     th.set_num_threads(cfg.torch_threads)
-    # Env: a batch of simulated users, seen by SB3 as a VecEnv.
-    venv = SB3VecEnv(
+    fitted = model_from_logs or (sim if isinstance(sim, FittedSimulator) else None)
+    if cfg.start not in ("none", "auto") and fitted is None:
+        raise ValueError(
+            f"start={cfg.start!r} needs a simulator fitted from logs for the baselines' "
+            "signals; pass model_from_logs, or use start='none'"
+        )
+    # Env: a batch of simulated users, seen by SB3 as a VecEnv; rewards scaled.
+    venv: VecEnv = SB3VecEnv(
         SlateVectorEnv(sim, cfg.n_envs, time_feature=cfg.time_feature),
         bootstrap_horizon=cfg.bootstrap_horizon,
     )
     venv.seed(cfg.seed)
-    curve: list[dict[str, Any]] = []
     ckpt = out / "checkpoint" / "model.zip"
+    if cfg.normalize_reward:
+        stats = ckpt.parent / "vecnormalize.pkl"
+        if resume and stats.is_file():
+            venv = VecNormalize.load(str(stats), venv)
+        else:
+            venv = VecNormalize(venv, norm_obs=False, norm_reward=True, gamma=cfg.gamma)
+    curve: list[dict[str, Any]] = []
+    start_info: dict[str, Any] | None = None
     if resume:
         if not ckpt.is_file():
             raise FileNotFoundError(f"--resume: no checkpoint at {ckpt}")
         model = PPO.load(str(ckpt), env=venv, device="cpu")
         curve = json.loads((ckpt.parent / "curve.json").read_text())["curve"]
     else:
-        # Policy: two-tower Plackett-Luce over the catalog, standardised inputs.
-        mean, std = obs_statistics(sim, seed=cfg.seed)
+        # Policy: two-tower Plackett-Luce over the catalog, standardised inputs, started
+        # at the best log-buildable baseline.
+        mean, std, probe = obs_statistics(sim, seed=cfg.seed)
         if cfg.time_feature:  # elapsed share of the horizon: uniform on [0, 1]
             mean, std = np.append(mean, 0.5), np.append(std, np.sqrt(1 / 12))
+        signal_kwargs: dict[str, Any] = {}
+        if fitted is not None and cfg.start != "none":
+            arrays = signal_arrays(fitted, probe)
+            weights, tried = choose_start(sim, BaselineSignals(arrays), cfg)
+            signal_kwargs = {"signals": arrays, "signal_init": weights}
+            start_info = {"weights": list(weights), "candidates": tried}
         model = PPO(
             SlateActorCriticPolicy,
             venv,
@@ -206,6 +386,8 @@ def train(
                 "obs_mean": mean,
                 "obs_std": std,
                 "state_dim": sim.state_encoder.size,
+                "mask_consumed": not sim.allow_repeats,
+                **signal_kwargs,
             },
         )
     # Learn, evaluating and checkpointing on the way.
@@ -221,7 +403,11 @@ def train(
         monitor.evaluate_now()
     # Save: the resumable checkpoint and the policy artifact.
     save_checkpoint(model, out, monitor.curve)
-    save_policy(model, cfg, out, monitor.curve, provenance or {}, seconds)
+    if start_info is None and resume:
+        previous = out / "policy.json"
+        if previous.is_file():
+            start_info = json.loads(previous.read_text()).get("start")
+    save_policy(model, cfg, out, monitor.curve, provenance or {}, seconds, start_info)
     return model, monitor.curve
 
 
@@ -240,6 +426,7 @@ def save_policy(
     curve: list[dict[str, Any]],
     provenance: dict[str, Any],
     seconds: float,
+    start: dict[str, Any] | None = None,
 ) -> Path:
     """``policy.safetensors`` (module state: no pickle) + ``policy.json`` (config,
     provenance, versions, learning curve)."""
@@ -255,11 +442,17 @@ def save_policy(
     import stable_baselines3
 
     meta = {
-        "config": {**asdict(cfg), "hidden": list(cfg.hidden)},
+        "config": {
+            **asdict(cfg),
+            "hidden": list(cfg.hidden),
+            "start_scales": list(cfg.start_scales),
+        },
+        "start": start,
         "slate_size": int(policy.slate_size),
         "n_items": int(policy.item_embeddings.shape[0]),
         "observation_size": int(policy.obs_mean.shape[0]),
         "state_dim": int(policy.state_dim),
+        "mask_consumed": bool(policy.mask_consumed),
         "steps": int(model.num_timesteps),
         "weights_sha256": sha256_file(out / "policy.safetensors"),
         "train_seconds": seconds,

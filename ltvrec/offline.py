@@ -54,6 +54,8 @@ class LoggedRequests:
         reward: ``[R]`` the request's total reward.
         pscore: ``[R]`` the logging policy's joint slate probability (None if the log
             has no propensities).
+        consumed: ``[R, N]`` bool, the items the user consumed before each request
+            (None unless asked for: policies that mask consumed items need it).
     """
 
     user: np.ndarray
@@ -63,6 +65,7 @@ class LoggedRequests:
     slates: np.ndarray
     reward: np.ndarray
     pscore: np.ndarray | None
+    consumed: np.ndarray | None = None
 
     @property
     def n_users(self) -> int:
@@ -74,9 +77,11 @@ def replay(
     catalog: ItemCatalog,
     encoder: UserStateEncoder,
     slate_size: int | None = None,
+    consumed: bool = False,
 ) -> LoggedRequests:
     """Replay ``log`` through ``encoder``; see :class:`LoggedRequests`. ``slate_size``:
-    the policies' slate size, which the logged slates must have."""
+    the policies' slate size, which the logged slates must have; ``consumed``: also
+    keep each request's consumed items (for targets that mask them)."""
     if catalog is None or catalog.n_items != encoder.item_embeddings.shape[0]:
         have = "no catalog" if catalog is None else f"{catalog.n_items:,} items"
         raise ValueError(
@@ -100,7 +105,23 @@ def replay(
         f = log.frame
         by_request = f.groupby("request_id", sort=False)["pscore"].first()
         pscore = by_request.loc[t.request].to_numpy(dtype=np.float64)
-    return LoggedRequests(t.user, step, t.before, elapsed, t.slates, t.reward, pscore)
+    before = _consumed_before(t.user, t.clicked_item, firsts, encoder.item_embeddings.shape[0])
+    return LoggedRequests(
+        t.user, step, t.before, elapsed, t.slates, t.reward, pscore, before if consumed else None
+    )
+
+
+def _consumed_before(
+    user: np.ndarray, clicked: np.ndarray, firsts: np.ndarray, n_items: int
+) -> np.ndarray:
+    """``[R, N]`` bool: what each request's user had consumed before it (rows sorted by
+    user then time; ``firsts`` are each user's first rows)."""
+    hits = np.zeros((len(user), n_items), dtype=np.int32)
+    c = clicked >= 0
+    hits[np.flatnonzero(c), clicked[c]] = 1
+    total = np.cumsum(hits, axis=0) - hits  # consumed before the row, over all rows
+    at_start = total[firsts]
+    return (total - np.repeat(at_start, np.diff(np.r_[firsts, len(user)]), axis=0)) > 0
 
 
 def slate_features(
@@ -124,7 +145,8 @@ def target_probabilities(policy: Any, req: LoggedRequests, batch: int = 4096) ->
     out = np.empty(len(req.user))
     for i in range(0, len(out), batch):
         sl = slice(i, i + batch)
-        out[sl] = policy.slate_probabilities(req.state[sl], req.slates[sl])["pscore"]
+        consumed = None if req.consumed is None else req.consumed[sl]
+        out[sl] = policy.slate_probabilities(req.state[sl], req.slates[sl], consumed)["pscore"]
     return out
 
 
@@ -144,7 +166,7 @@ def sampled_target_features(
     for i in range(0, len(req.user), batch):
         sl = slice(i, i + batch)
         obs, el = req.state[sl], req.elapsed[sl]
-        state = SimState(obs, el, {})
+        state = SimState(obs, el, {}, None if req.consumed is None else req.consumed[sl])
         feats = [slate_features(obs, policy.act(sim, state, rng), emb, el) for _ in range(samples)]
         out[sl, 0] = np.mean(feats, axis=0)
     return out

@@ -96,15 +96,25 @@ def export_bundle(
             def forward(self, state: th.Tensor) -> th.Tensor:
                 return self.policy.scores(state)
 
+        class _MaskedScores(_Scores):
+            # The consumed-item mask is applied inside the exported module (not by the
+            # runtime), so the served scores are exactly the trained policy's.
+            def forward(self, state: th.Tensor, consumed: th.Tensor) -> th.Tensor:  # type: ignore[override]
+                return self.policy.scores(th.cat([state, consumed], dim=1))
+
+        n = int(emb.shape[0])
+        masked = bool(policy.mask_consumed)
+        inputs = {"state": ["batch", state_dim], **({"consumed": ["batch", n]} if masked else {})}
+        example = (th.zeros(2, state_dim), *((th.zeros(2, n),) if masked else ()))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
             th.onnx.export(
-                _Scores().eval(),
-                (th.zeros(2, state_dim),),
+                (_MaskedScores() if masked else _Scores()).eval(),
+                example,
                 str(tmp / "policy.onnx"),
-                input_names=["state"],
+                input_names=list(inputs),
                 output_names=["scores"],
-                dynamic_axes={"state": {0: "batch"}, "scores": {0: "batch"}},
+                dynamic_axes={**{k: {0: "batch"} for k in inputs}, "scores": {0: "batch"}},
                 opset_version=OPSET,
                 dynamo=False,
             )
@@ -139,7 +149,8 @@ def export_bundle(
             "item_dim": int(emb.shape[1]),
             "state_size": state_dim,
             "slate_size": int(meta["slate_size"]),
-            "inputs": {"state": ["batch", state_dim]},
+            "inputs": inputs,
+            "mask_consumed": masked,
             "outputs": {"scores": ["batch", int(emb.shape[0])]},
             "policy": {
                 "source": str(policy_dir),

@@ -29,6 +29,8 @@ from ltvrec.simulators.plackett_luce import (
 )
 
 MODES = ("sample", "greedy")
+MASKED = -1e8
+"""Scores at or below this are the policy's masked items (it writes -1e9 there)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,9 @@ class Runtime:
         self.index_of = {str(item): i for i, item in enumerate(self.item_ids)}
         self.n_items = len(self.item_ids)
         self.slate_size = int(self.manifest["slate_size"])
+        self.mask_consumed = bool(self.manifest.get("mask_consumed", False))
+        """The policy never recommends an item the user has consumed (its history's
+        items), trained where repeats do not happen; :meth:`consumed` builds the mask."""
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
@@ -135,12 +140,27 @@ class Runtime:
         )
         return self.encoder.from_events(events)[0].astype(np.float32), unknown
 
+    def consumed(self, items: list[Any]) -> np.ndarray:
+        """``[N]`` float32: 1 for the catalog items among a history's consumed items."""
+        out = np.zeros(self.n_items, dtype=np.float32)
+        idx = [self.index_of[str(i)] for i in items if i is not None and str(i) in self.index_of]
+        out[idx] = 1.0
+        return out
+
     # ---------------------------------------------------------------- scores
-    def scores(self, states: np.ndarray) -> np.ndarray:
-        """``[B, N]`` float64 scores for states ``[B, S]``."""
+    def scores(self, states: np.ndarray, consumed: np.ndarray | None = None) -> np.ndarray:
+        """``[B, N]`` float64 scores for states ``[B, S]``; a bundle that masks consumed
+        items needs ``consumed [B, N]`` (:meth:`consumed`) and scores them ``-inf``."""
         x = np.ascontiguousarray(states, dtype=np.float32).reshape(-1, self.encoder.size)
-        out = self.session.run(["scores"], {"state": x})[0]
-        return np.asarray(out, dtype=np.float64)
+        feeds = {"state": x}
+        if self.mask_consumed:
+            if consumed is None:
+                raise ValueError("this bundle masks consumed items: pass consumed [B, N]")
+            feeds["consumed"] = np.ascontiguousarray(consumed, dtype=np.float32).reshape(
+                len(x), self.n_items
+            )
+        out = np.asarray(self.session.run(["scores"], feeds)[0], dtype=np.float64)
+        return np.where(out <= MASKED, -np.inf, out)
 
     # ----------------------------------------------------------------- slate
     def recommend(
@@ -152,18 +172,21 @@ class Runtime:
         exclude: list[Any] | None = None,
         candidates: list[Any] | None = None,
         item_position: bool = False,
+        consumed: np.ndarray | None = None,
     ) -> Slate:
-        """A slate for one user state. Items outside ``candidates`` (when given) or in
-        ``exclude`` get probability 0; the propensities are of the distribution actually
-        sampled from (the policy restricted to the allowed items)."""
+        """A slate for one user state. Items outside ``candidates`` (when given), in
+        ``exclude``, or consumed (``consumed [N]``, for bundles that mask them) get
+        probability 0; the propensities are of the distribution actually sampled from
+        (the policy restricted to the allowed items)."""
         k = self.slate_size if k is None else k
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        s = self.scores(state[None, :])[0]
-        allowed = np.ones(self.n_items, dtype=bool)
+        s = self.scores(state[None, :], None if consumed is None else consumed[None, :])[0]
+        allowed = np.isfinite(s)  # masked (consumed) items are -inf
         if candidates is not None:
-            allowed[:] = False
-            allowed[[self.index_of[str(c)] for c in candidates if str(c) in self.index_of]] = True
+            listed = np.zeros(self.n_items, dtype=bool)
+            listed[[self.index_of[str(c)] for c in candidates if str(c) in self.index_of]] = True
+            allowed &= listed
         for e in exclude or ():
             if str(e) in self.index_of:
                 allowed[self.index_of[str(e)]] = False

@@ -149,8 +149,9 @@ def create_app(
                 session=req.session_id if with_sessions else None,
             )
             rng = np.random.default_rng(req.seed if req.seed is not None else seeds.spawn(1)[0])
+            consumed = runtime.consumed([e.item_id for e in h]) if runtime.mask_consumed else None
             slate = runtime.recommend(
-                state, req.k, req.mode, rng, req.exclude, req.candidates, item_position
+                state, req.k, req.mode, rng, req.exclude, req.candidates, item_position, consumed
             )
         except ValueError as e:
             raise HTTPException(422, str(e)) from e
