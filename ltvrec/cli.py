@@ -556,7 +556,7 @@ def train_cmd(
             simulator,
             cfg,
             out,
-            provenance={"env": env, "sim": str(sim) if sim else None},
+            provenance={"env": env, "sim": str(sim.resolve()) if sim else None},
             resume=resume,
             progress=progress,
         )
@@ -570,8 +570,13 @@ def train_cmd(
 @app.command("evaluate")
 def evaluate_cmd(
     policies: Annotated[
-        str, typer.Option(help="Comma list: ppo=DIR, greedy, popularity, random, logging.")
-    ] = "greedy,popularity,random,logging",
+        str,
+        typer.Option(
+            help="Comma list: NAME=DIR (a trained policy) or a baseline: random, logging, "
+            "popularity-log, greedy-model (these two need --model-sim on the known world), "
+            "greedy-oracle, quality-aware-oracle (known world only)."
+        ),
+    ] = "greedy-model,popularity-log,random,logging",
     env: EnvOpt = "known-world",
     sim: SimOpt = None,
     world_config: WorldOpt = None,
@@ -579,12 +584,24 @@ def evaluate_cmd(
     seeds: Annotated[int, typer.Option(help="Seeds (user batches).")] = 3,
     gamma: Annotated[float, typer.Option(help="Per-request discount.")] = 0.995,
     out: Annotated[Path | None, typer.Option(help="Write evaluation.md and .json here.")] = None,
+    model_sim: Annotated[
+        Path | None,
+        typer.Option(
+            help="The simulator fitted from the logs, for greedy-model and popularity-log "
+            "(default: --sim with --env fitted)."
+        ),
+    ] = None,
 ) -> None:
     """Long-term value (discounted and not, 95% CI) and behaviour of several policies."""
-    from ltvrec.agents.evaluation import baseline, evaluate_many, markdown_table
+    from ltvrec.agents.baselines import make_baseline
+    from ltvrec.agents.evaluation import evaluate_many, markdown_table
     from ltvrec.agents.policies import PPOPolicy, load_policy
+    from ltvrec.simulators import FittedSimulator
 
     simulator, logging_policy = _simulator(env, sim, world_config)
+    fitted = FittedSimulator.load(model_sim) if model_sim else None
+    if fitted is None and isinstance(simulator, FittedSimulator):
+        fitted = simulator
     chosen: dict[str, Any] = {}
     for spec in filter(None, (p.strip() for p in policies.split(","))):
         name, sep, path = spec.partition("=")
@@ -594,7 +611,12 @@ def evaluate_cmd(
                 raise CliError(f"{path} was trained on another catalog than this simulator's")
             chosen[name] = PPOPolicy(policy, name=name)
         else:
-            chosen[name] = baseline(name, simulator, logging_policy)
+            try:
+                chosen[name] = make_baseline(
+                    name, fitted, simulator, logging_policy, simulator.n_items
+                )
+            except ValueError as e:
+                raise CliError(str(e)) from None
     with _steps() as say:
         say(f"evaluating {len(chosen)} policies on {users:,} users x {seeds} seeds")
         rows = evaluate_many(simulator, chosen, users, seeds, gamma)
@@ -607,12 +629,15 @@ def evaluate_cmd(
         _say(f"wrote: {out}")
 
 
-def _ope_policy(spec: str, simulator: Any, logging_policy: Any, ppo_mode: str) -> tuple[str, Any]:
-    """``NAME=DIR`` (a trained policy) or a built-in: random, popularity, logging,
-    model-greedy (a fitted simulator's greedy). OPE needs ``slate_probabilities``."""
-    from ltvrec.agents.evaluation import popularity_scores
-    from ltvrec.agents.policies import ModelGreedyPolicy, PPOPolicy, load_policy
-    from ltvrec.simulators import FittedSimulator, PopularityPolicy, RandomPolicy
+def _ope_policy(
+    spec: str, simulator: Any, logging_policy: Any, ppo_mode: str, counts: Any
+) -> tuple[str, Any]:
+    """``NAME=DIR`` (a trained policy) or a log-buildable baseline: random, logging,
+    popularity-log (the log's ``counts``), greedy-model (needs a fitted simulator). OPE
+    needs ``slate_probabilities``, so the oracles are refused."""
+    from ltvrec.agents.baselines import LOG_BUILDABLE, make_baseline
+    from ltvrec.agents.policies import PPOPolicy, load_policy
+    from ltvrec.simulators import FittedSimulator
 
     name, sep, path = spec.partition("=")
     if sep:
@@ -620,18 +645,18 @@ def _ope_policy(spec: str, simulator: Any, logging_policy: Any, ppo_mode: str) -
         if policy.item_embeddings.shape[0] != simulator.n_items:
             raise CliError(f"{path} was trained on another catalog than this simulator's")
         return name, PPOPolicy(policy, deterministic=ppo_mode == "greedy", name=name)
-    if name == "random":
-        return name, RandomPolicy(n_items=simulator.n_items)
-    if name == "popularity":
-        return name, PopularityPolicy(popularity_scores(simulator))
-    if name == "logging" and logging_policy is not None:
-        return name, logging_policy
-    if name == "model-greedy" and isinstance(simulator, FittedSimulator):
-        return name, ModelGreedyPolicy(simulator)
-    raise CliError(
-        f"cannot evaluate '{spec}' offline: give NAME=DIR (a trained policy) or one of "
-        "random, popularity, logging (known world), model-greedy (fitted simulator)"
-    )
+    if name not in LOG_BUILDABLE:
+        raise CliError(
+            f"cannot evaluate '{spec}' offline: give NAME=DIR (a trained policy) or one of "
+            f"{', '.join(LOG_BUILDABLE)} (oracles read latent state; OPE needs observables)"
+        )
+    fitted = simulator if isinstance(simulator, FittedSimulator) else None
+    try:
+        return name, make_baseline(
+            name, fitted, simulator, logging_policy, simulator.n_items, counts
+        )
+    except ValueError as e:
+        raise CliError(str(e)) from None
 
 
 @app.command("ope")
@@ -641,7 +666,7 @@ def ope_cmd(
     ],
     policy: Annotated[
         list[str],
-        typer.Option(help="NAME=DIR or random|popularity|logging|model-greedy; repeatable."),
+        typer.Option(help="NAME=DIR or random|logging|popularity-log|greedy-model; repeatable."),
     ],
     out: Annotated[Path, typer.Option(help="Folder for ope.html, ope.md, ope.json.")],
     env: EnvOpt = "known-world",
@@ -668,12 +693,21 @@ def ope_cmd(
         raise CliError(f"unknown estimators {unknown}; known: {', '.join(ESTIMATOR_NAMES)}")
     if ppo_mode not in ("sample", "greedy"):
         raise CliError(f"--ppo-mode must be 'sample' or 'greedy', got {ppo_mode!r}")
+    from ltvrec.agents.baselines import log_item_counts
+
     simulator, logging_policy = _simulator(env, sim, world_config)
-    policies = dict(_ope_policy(p, simulator, logging_policy, ppo_mode) for p in policy)
     with _steps() as say:
         say(f"reading and replaying {logs}")
         ds = load(logs)
-        req = replay(ds.log, ds.catalog, simulator.state_encoder, simulator.slate_size)
+        counts = log_item_counts(ds.log, ds.catalog)
+        policies = dict(_ope_policy(p, simulator, logging_policy, ppo_mode, counts) for p in policy)
+        req = replay(
+            ds.log,
+            ds.catalog,
+            simulator.state_encoder,
+            simulator.slate_size,
+            consumed=not simulator.allow_repeats,
+        )
         report, results = run_ope(
             req,
             policies,
@@ -705,7 +739,10 @@ def ope_cmd(
 def export_cmd(
     policy: Annotated[Path, typer.Option(help="A trained policy folder (ltvrec train).")],
     out: Annotated[Path, typer.Option(help="New folder for the bundle.")],
-    env: EnvOpt = "known-world",
+    env: Annotated[
+        str | None,
+        typer.Option(help="known-world or fitted (default: where the policy was trained)."),
+    ] = None,
     sim: SimOpt = None,
     world_config: WorldOpt = None,
     session_gap_minutes: Annotated[
@@ -715,6 +752,14 @@ def export_cmd(
     """Export a trained policy as a serving bundle (ONNX + state encoder, no pickle)."""
     from ltvrec.serving.bundle import export_bundle
 
+    if env is None:  # the policy remembers the simulator it was trained on
+        meta_file = policy / "policy.json"
+        trained = (
+            json.loads(meta_file.read_text()).get("provenance", {}) if meta_file.is_file() else {}
+        )
+        env = trained.get("env") or "known-world"
+        if sim is None and trained.get("sim"):
+            sim = Path(trained["sim"])
     simulator, _ = _simulator(env, sim, world_config)
     if env == "known-world":
         ids, texts = list(range(simulator.n_items)), list(simulator.items.titles)
@@ -829,22 +874,41 @@ def experiment_known_world(
     model: Annotated[
         str, typer.Option(help="Text encoder: minilm, hashing, or a folder.")
     ] = "minilm",
+    train_true: Annotated[
+        bool, typer.Option(help="Also train PPO on the true world (the ceiling check).")
+    ] = True,
+    world_config: WorldOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """Logs -> encode -> fit -> PPO on the fitted simulator -> evaluate in the true world."""
+    """Logs -> encode -> fit -> PPO on the fitted simulator -> evaluate in the true world.
+
+    ``--set key=value`` sets a training field; ``--set world.key=value`` a field of the
+    known world (e.g. ``world.n_items=800``, ``world.quality_effect=0``)."""
     from ltvrec.agents.experiment import run_experiment
 
     if seeds < 1:
         raise CliError(f"--seeds must be >= 1, got {seeds}")
+    world_sets = [s.removeprefix("world.") for s in set_ or [] if s.startswith("world.")]
+    train_sets = [s for s in set_ or [] if not s.startswith("world.")]
     flags = [f"steps={steps}"] if steps is not None else []
-    cfg = load_config(TrainConfig, config, [*flags, *(set_ or [])])
+    cfg = load_config(TrainConfig, config, [*flags, *train_sets])
+    wcfg = load_config(KnownWorldConfig, world_config, world_sets)
     with _steps() as say:
         report = run_experiment(
-            seeds, out, cfg, log_users=log_users, eval_users=eval_users, model=model, say=say
+            seeds,
+            out,
+            cfg,
+            wcfg,
+            log_users=log_users,
+            eval_users=eval_users,
+            model=model,
+            say=say,
+            train_true=train_true,
         )
     _say((out / "report.md").read_text())
-    _say(f"ppo-fitted vs greedy: {report['ppo_fitted_vs_greedy']:+.1%}; wrote: {out}")
+    c = report["comparisons"]["ppo-fitted vs greedy-model"]
+    _say(f"ppo-fitted vs greedy-model: {c['mean']:+.2f} per user, {c['verdict']}; wrote: {out}")
 
 
 @app.command("pipeline")
@@ -853,18 +917,23 @@ def pipeline_cmd(
     out: Annotated[Path, typer.Option(help="Folder for report.md and every artifact.")] = Path(
         "runs/demo"
     ),
-    steps: Annotated[int, typer.Option(help="PPO steps.")] = 100_000,
-    users: Annotated[int, typer.Option(help="Simulated users per evaluation seed.")] = 300,
-    seeds: Annotated[int, typer.Option(help="Evaluation seeds.")] = 2,
+    steps: Annotated[int, typer.Option(help="PPO steps per seed.")] = 200_000,
+    users: Annotated[int, typer.Option(help="Simulated users per policy and seed.")] = 500,
+    seeds: Annotated[
+        int, typer.Option(help="PPO seeds, each with its own evaluation users (>= 5 for claims).")
+    ] = 1,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
 ) -> None:
     """The whole job: fetch, encode, fit, fidelity report, train PPO, evaluate, report."""
     from ltvrec.pipeline import run_pipeline
 
-    tcfg = TrainConfig(
-        steps=steps, eval_every=max(steps // 2, 1), eval_users=100, checkpoint_every=0
-    )
+    if seeds < 1:
+        raise CliError(f"--seeds must be >= 1, got {seeds}")
+    defaults = [f"steps={steps}", f"eval_every={max(steps // 3, 1)}", "eval_users=200"]
+    tcfg = load_config(TrainConfig, config, [*defaults, "checkpoint_every=0", *(set_ or [])])
     with _steps() as say:
-        run_pipeline(dataset, out, tcfg, eval_users=users, eval_seeds=seeds, say=say)
+        run_pipeline(dataset, out, tcfg, eval_users=users, seeds=seeds, say=say)
     _say((out / "report.md").read_text())
     _say(f"wrote: {out}")
 

@@ -134,6 +134,12 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         return value
     if annotation is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
+    if annotation is float and isinstance(value, str):
+        # YAML 1.1 reads '1e-3' (no dot) as a string; it is a float to a person.
+        try:
+            return float(value)
+        except ValueError:
+            raise TypeError(f"{key}: expected float, got {value!r}") from None
     if annotation is Path and isinstance(value, str):
         return Path(value)
     if annotation is bool and not isinstance(value, bool):

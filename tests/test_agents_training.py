@@ -98,15 +98,27 @@ def test_cli_train_and_evaluate(tmp_path: Path) -> None:
     assert "held-out long-term value" in done.stdout
     done = subprocess.run(
         [*base, "evaluate", "--world-config", str(world_yaml), "--policies",
-         f"ppo={tmp_path / 'ppo'},greedy,popularity,random,logging", "--users", "100",
+         f"ppo={tmp_path / 'ppo'},greedy-oracle,random,logging", "--users", "100",
          "--seeds", "2", "--out", str(tmp_path / "eval")],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     rows = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
-    assert [r["policy"] for r in rows] == ["ppo", "greedy", "popularity", "random", "logging"]
+    assert [r["policy"] for r in rows] == ["ppo", "greedy-oracle", "random", "logging"]
+    assert (
+        "greedy-oracle (oracle: not buildable from logs)"
+        in (tmp_path / "eval" / "evaluation.md").read_text()
+    )
     bad = subprocess.run([*base, "evaluate", "--env", "fitted"], capture_output=True, text=True)
     assert bad.returncode == 1 and "--env fitted needs --sim DIR" in bad.stderr
+    # greedy-model is built from logs: on the known world it needs the fitted simulator.
+    bad = subprocess.run(
+        [*base, "evaluate", "--world-config", str(world_yaml), "--policies", "greedy-model"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert (
+        bad.returncode == 1 and "greedy-model needs a simulator fitted from the logs" in bad.stderr
+    )
 
 
 def test_slate_policy_on_per_step_candidates() -> None:

@@ -89,6 +89,9 @@ def test_consumption_only_fit_states_its_assumption(ml100k: Dataset) -> None:
     sim = fit_simulator(sub, ml100k.catalog, emb, FitConfig(epochs=1, assumed_click_rate=0.4))
     assert sim.slate_size == 10 and sim.meta["fit"]["consumption_only"]
     assert "not identifiable" in sim.meta["assumptions"][0] and "40%" in sim.meta["assumptions"][0]
+    # MovieLens never repeats a (user, movie): the simulator learns to forbid repeats.
+    assert sim.meta["fit"]["repeat_share"] == 0.0 and not sim.allow_repeats
+    assert sim.meta["assumptions"][1].startswith("repeats forbidden")
     assert set(np.unique(sim.reward_params.support)) <= {1.0, 2.0, 3.0, 4.0, 5.0}
     v = evaluate(sim, RandomPolicy(), 100, seed=0)
     assert set(np.unique(v.returns % 1)) == {0.0}  # ratings are whole stars

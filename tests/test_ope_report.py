@@ -28,13 +28,13 @@ def small_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_ope_report_is_complete_and_self_contained(small_log: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
     done = ltvrec(
-        "ope", "--logs", str(small_log), "--policy", "logging", "--policy", "popularity",
+        "ope", "--logs", str(small_log), "--policy", "logging", "--policy", "popularity-log",
         "--out", str(out), "--truth-users", "300", "--bootstrap", "100",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     report = json.loads((out / "ope.json").read_text())
     assert report["log"]["users"] == 150 and report["log"]["propensities"]
-    logging, popularity = report["policies"]["logging"], report["policies"]["popularity"]
+    logging, popularity = report["policies"]["logging"], report["policies"]["popularity-log"]
     assert set(logging["estimates"]) == {
         "trajectory-is", "pdis", "weighted-pdis", "fqe", "dr", "weighted-dr"
     }  # fmt: skip
@@ -57,6 +57,8 @@ def test_ope_report_is_complete_and_self_contained(small_log: Path, tmp_path: Pa
     [
         (["--estimators", "pdis,magic"], "unknown estimators ['magic']"),
         (["--policy", "greedy"], "cannot evaluate 'greedy' offline"),
+        (["--policy", "greedy-oracle"], "cannot evaluate 'greedy-oracle' offline"),
+        (["--policy", "greedy-model"], "greedy-model needs a simulator fitted from the logs"),
         (["--ppo-mode", "argmax"], "--ppo-mode must be 'sample' or 'greedy'"),
     ],
 )

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from ltvrec.agents import TrainConfig
+from ltvrec.agents.baselines import make_baseline
 from ltvrec.agents.experiment import run_experiment
 from ltvrec.interactions import Dataset
-from ltvrec.simulators import KnownWorldConfig
+from ltvrec.simulators import KnownWorld, KnownWorldConfig, evaluate
 
 TINY = TrainConfig(
     steps=1024, n_envs=16, n_steps=32, batch_size=128, n_epochs=1, eval_every=0,
@@ -25,30 +26,49 @@ def test_experiment_writes_a_complete_report(tmp_path: Path) -> None:
         1, tmp_path, TINY, world, log_users=200, eval_users=100, model="hashing"
     )
     names = [r["policy"] for r in report["table"]]
-    assert names == ["ppo-fitted", "ppo-true", "greedy", "popularity", "random", "logging"]
+    assert names == [
+        "ppo-fitted", "ppo-true", "random", "logging", "popularity-log", "greedy-model",
+        "greedy-oracle", "quality-aware-oracle",
+    ]  # fmt: skip
     for f in ("report.md", "report.json", "learning_curves.png"):
         assert (tmp_path / f).is_file()
-    assert "measured in the TRUE known world" in (tmp_path / "report.md").read_text()
-    back = json.loads((tmp_path / "report.json").read_text())
-    assert back["sim_to_real_gap"] == pytest.approx(
-        back["table"][1]["value"] - back["table"][0]["value"]
-    )
+    text = (tmp_path / "report.md").read_text()
+    assert "quality-aware-oracle (oracle: not buildable from logs)" in text
+    # Truth: the oracles' values are the known world's, recomputed here on the same users
+    # (seed 0's world is the base world with item seed 0).
+    by = {r["policy"]: r for r in json.loads((tmp_path / "report.json").read_text())["table"]}
+    base = KnownWorld(world)
+    for name in ("greedy-oracle", "random"):
+        again = evaluate(base, make_baseline(name, world=base), 100, seed=1_000_000)
+        assert by[name]["value_per_seed"][0] == pytest.approx(again.value[0])
+    # One seed: no seed-level interval, so no claim either way.
+    assert all(c["verdict"] == "not established" for c in report["comparisons"].values())
 
 
 @pytest.mark.slow
 def test_pipeline_on_ml100k(ml100k: Dataset, tmp_path: Path) -> None:
     from ltvrec.pipeline import run_pipeline
 
-    report = run_pipeline("ml-100k", tmp_path, TINY, eval_users=20, eval_seeds=1, ope_users=30)
-    assert [r["policy"] for r in report["evaluation"]] == ["ppo", "greedy", "popularity", "random"]
+    report = run_pipeline("ml-100k", tmp_path, TINY, eval_users=20, seeds=1, ope_users=30)
+    assert [r["policy"] for r in report["evaluation"]] == [
+        "ppo", "ppo (start, step 0)", "greedy-model", "popularity-log", "random"
+    ]  # fmt: skip
     assert "not identifiable" in report["assumptions"][0]
+    assert "repeats forbidden" in report["assumptions"][1]
+    by = {r["policy"]: r for r in report["evaluation"]}
+    assert report["best_baseline"] in ("greedy-model", "popularity-log")
+    assert report["ppo_vs_best_baseline"] == pytest.approx(
+        by["ppo"]["value"] / by[report["best_baseline"]]["value"] - 1
+    )
     text = (tmp_path / "report.md").read_text()
     assert "no ground truth" in text and "| ppo |" in text
     for sub in ("encoding", "simulator", "fidelity", "ppo", "ope"):
         assert (tmp_path / sub).is_dir()
     # The OPE report: every policy estimated, the simulator's own value beside it.
     ope = json.loads((tmp_path / "ope" / "ope.json").read_text())
-    assert list(ope["policies"]) == ["ppo (sampled)", "logging", "popularity", "random"]
+    assert list(ope["policies"]) == [
+        "ppo (sampled)", "logging", "greedy-model", "popularity-log", "random"
+    ]  # fmt: skip
     assert ope["log"]["users"] == 30 and ope["log"]["propensities"]
     for row in ope["policies"].values():
         assert "weighted-dr" in row["estimates"] and "value" in row["truth"]
