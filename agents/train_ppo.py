@@ -16,8 +16,9 @@ Two choices, each measured in docs/agents.md:
 - **Start**: the policy's scores hold the baselines' own signals (greedy-model's
   expected reward, log popularity; :mod:`ltvrec.agents.prior`); before training, the
   start weights are chosen among a few candidates by the *sampled* policy's value in
-  the training simulator, and the residual scorer starts at 0, so PPO improves on the
-  best log-buildable baseline instead of on a uniform policy over the catalog.
+  the training simulator (the most exploratory within one standard error of the best),
+  and the residual scorer starts at 0, so PPO improves on the best log-buildable
+  baseline instead of on a uniform policy over the catalog.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import numpy as np
 import torch as th
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
 from ltvrec.agents.distributions import gumbel_top_k as th_gumbel_top_k
 from ltvrec.agents.distributions import position_log_probs
@@ -99,10 +100,12 @@ class TrainConfig:
     normalize_reward: bool = True
     """Divide rewards by a running std of the discounted return (SB3's VecNormalize)."""
     start: str = "auto"
-    """Where the policy starts: 'auto' (the best of greedy-model, popularity-log and
-    their sum, by sampled value, when a simulator fitted from logs is at hand; else
-    'none'), 'greedy-model', 'popularity-log' (these two need one), or 'none' (the plain
-    two-tower scorer near uniform)."""
+    """Where the policy starts: 'auto' (among greedy-model, popularity-log and their
+    sum at each of ``start_scales``, the most exploratory whose sampled value is within
+    one standard error of the best; see :func:`choose_start`), when a simulator fitted
+    from logs is at hand, else 'none'; 'greedy-model' or 'popularity-log' (the same rule
+    among that baseline's scales; these two need one), or 'none' (the plain two-tower
+    scorer near uniform)."""
     start_scales: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
     """Inverse temperatures of the start candidates (signals have unit spread)."""
     start_users: int = 200
@@ -296,14 +299,28 @@ def start_candidates(cfg: TrainConfig) -> list[tuple[float, float]]:
 def choose_start(
     sim: UserSimulator, signals: BaselineSignals, cfg: TrainConfig
 ) -> tuple[tuple[float, float], list[dict[str, Any]]]:
-    """The candidate whose *sampled* policy earns most in ``sim`` (PPO trains the sampled
-    policy), on ``cfg.start_users`` users shared by every candidate."""
-    values = {
-        w: evaluate(sim, SignalPolicy(signals, w), cfg.start_users, seed=20_000 + cfg.seed).value[0]
+    """The start: among the candidates whose *sampled* policy (what PPO trains) earns
+    within one standard error of the best candidate's value in ``sim`` (paired by user:
+    every candidate meets the same ``cfg.start_users`` users), the most exploratory one
+    (the smallest weights, so the highest entropy). The one-standard-error rule
+    (Breiman et al. 1984) applied to PPO's start: a sharper start that is not measurably
+    better leaves PPO less to learn from."""
+    runs = {
+        w: evaluate(sim, SignalPolicy(signals, w), cfg.start_users, seed=20_000 + cfg.seed)
         for w in start_candidates(cfg)
     }
-    best = max(values, key=lambda w: values[w])
-    return best, [{"weights": list(w), "sampled_value": v} for w, v in values.items()]
+    best = max(runs, key=lambda w: runs[w].value[0])
+    tried: list[dict[str, Any]] = []
+    close: list[tuple[float, float]] = []
+    for w, run in runs.items():
+        gap = runs[best].returns - run.returns
+        se = float(gap.std(ddof=1) / np.sqrt(len(gap))) if len(gap) > 1 else 0.0
+        within = bool(gap.mean() <= se)
+        tried.append({"weights": list(w), "sampled_value": run.value[0], "within_1se": within})
+        if within:
+            close.append(w)
+    chosen = min(close, key=lambda w: (w[0] + w[1], -runs[w].value[0]))
+    return chosen, tried
 
 
 # ---------------------------------------------------------------------------- train
@@ -332,12 +349,14 @@ def train(
             f"start={cfg.start!r} needs a simulator fitted from logs for the baselines' "
             "signals; pass model_from_logs, or use start='none'"
         )
-    # Env: a batch of simulated users, seen by SB3 as a VecEnv; rewards scaled.
+    # Env: a batch of simulated users, seen by SB3 as a VecEnv; episode statistics of
+    # the raw rewards (rollout/ep_rew_mean), then rewards scaled.
     venv: VecEnv = SB3VecEnv(
         SlateVectorEnv(sim, cfg.n_envs, time_feature=cfg.time_feature),
         bootstrap_horizon=cfg.bootstrap_horizon,
     )
     venv.seed(cfg.seed)
+    venv = VecMonitor(venv)
     ckpt = out / "checkpoint" / "model.zip"
     if cfg.normalize_reward:
         stats = ckpt.parent / "vecnormalize.pkl"

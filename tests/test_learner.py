@@ -36,6 +36,7 @@ WORLD = KnownWorldConfig(n_items=40, slate_size=3, horizon_days=10.0)
 FAST = TrainConfig(
     steps=4096, n_envs=16, n_steps=64, batch_size=256, n_epochs=2, eval_every=0,
     eval_users=50, checkpoint_every=0, hidden=(16,), tower_dim=8, start_users=60,
+    start_scales=(2.0, 8.0),
 )  # fmt: skip
 
 

@@ -15,7 +15,8 @@ from ltvrec.simulators import KnownWorld, KnownWorldConfig, evaluate
 
 TINY = TrainConfig(
     steps=1024, n_envs=16, n_steps=32, batch_size=128, n_epochs=1, eval_every=0,
-    eval_users=20, checkpoint_every=0, hidden=(16,), tower_dim=8,
+    eval_users=20, checkpoint_every=0, hidden=(16,), tower_dim=8, start_users=30,
+    start_scales=(2.0, 8.0),
 )  # fmt: skip
 
 

@@ -282,3 +282,45 @@ def test_serve_and_export_errors_are_one_line(trained: tuple[Path, Path], tmp_pa
     ]
     done = ltvrec("export", "--policy", str(trained[0]), "--out", str(trained[1]))
     assert done.returncode == 1 and "exists and is not empty" in done.stderr
+
+
+def test_a_masked_policy_started_from_baselines_serves_exactly(tmp_path: Path) -> None:
+    # A simulator fitted to logs without repeats: the policy holds the baselines' signals
+    # and masks consumed items; the bundle carries both (inside the ONNX module).
+    from ltvrec.simulators import FitConfig, fit_simulator
+
+    world = KnownWorld(KnownWorldConfig(n_items=50, slate_size=3, horizon_days=10.0))
+    log = simulate_log(world, PlackettLucePolicy(world.logging_scores(), 3), 200, seed=0)
+    catalog = known_world_catalog(world.items.titles, world.items.price)
+    cfg = FitConfig(horizon_days=10.0, epochs=2, repeats="forbid")
+    sim = fit_simulator(log, catalog, world.item_embeddings, cfg)
+    small = TrainConfig(
+        steps=1024, n_envs=16, n_steps=64, batch_size=256, n_epochs=1, eval_every=0,
+        eval_users=20, checkpoint_every=0, hidden=(16,), tower_dim=8, start_users=30,
+    )  # fmt: skip
+    train(sim, small, tmp_path / "policy")
+    export_bundle(
+        tmp_path / "policy", sim.item_embeddings, sim.state_encoder.decay,
+        list(sim.item_ids), tmp_path / "bundle",
+    )  # fmt: skip
+    policy, meta = load_policy(tmp_path / "policy")
+    assert meta["mask_consumed"] and meta["start"] is not None
+    rt = Runtime(tmp_path / "bundle")
+    assert rt.mask_consumed and read_manifest(tmp_path / "bundle")["inputs"]["consumed"]
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, rt.encoder.size)).astype(np.float32)
+    consumed = (rng.random((16, 50)) < 0.3).astype(np.float32)
+    want = PPOPolicy(policy).scores(x, consumed.astype(bool))
+    got = rt.scores(x, consumed)
+    assert np.array_equal(np.isinf(got), consumed.astype(bool))
+    np.testing.assert_allclose(got[~np.isinf(got)], want[~np.isinf(want)], atol=1e-4)
+    history = [str(i) for i in np.flatnonzero(consumed[0])]
+    for seed in range(10):
+        slate = rt.recommend(x[0], rng=np.random.default_rng(seed), consumed=rt.consumed(history))
+        assert not set(map(str, slate.items)) & set(history)
+        probs = PPOPolicy(policy, deterministic=False).slate_probabilities(
+            x[:1], slate.index[None, :], consumed[:1].astype(bool)
+        )
+        assert slate.pscore == pytest.approx(probs["pscore"][0], rel=1e-3)
+    with pytest.raises(ValueError, match="masks consumed items"):
+        rt.scores(x)
