@@ -16,12 +16,15 @@ def test_yaml_then_overrides(tmp_path: Path) -> None:
     cfg = load_config(DataConfig, path, ["seed=7"])
     assert cfg == DataConfig(session_gap_minutes=45.0, split="user", seed=7)
     assert load_config(DataConfig, path, ["split=time"]).split == "time"
+    # YAML 1.1 reads 1e-3 (no dot) as a string; a float field takes it as a float.
+    assert load_config(DataConfig, None, ["session_gap_minutes=1e-3"]).session_gap_minutes == 1e-3
 
 
 @pytest.mark.parametrize(
     ("overrides", "error", "fragment"),
     [
         (["seed=abc"], TypeError, "seed: expected int"),
+        (["session_gap_minutes=soon"], TypeError, "session_gap_minutes: expected float"),
         (["sesion_gap_minutes=3"], ValueError, "did you mean 'session_gap_minutes'"),
         (["seed"], ValueError, "key=value"),
         (["split=random"], ValueError, "split must be"),

@@ -67,3 +67,16 @@ def test_dr_family_covers_the_truth_where_pdis_fails() -> None:
     assert e["pdis"].ess < 0.05 * req.n_users
     assert e["pdis"].ci[1] < truth
     assert res.fqe_quality is not None and res.fqe_quality["bellman_r2"] > 0.5
+
+
+def test_consumed_before_each_request_by_hand() -> None:
+    from ltvrec.offline import _consumed_before
+
+    # Two users; user 0 consumes item 2, nothing, item 0; user 1 consumes item 2, item 1.
+    user = np.array([0, 0, 0, 1, 1])
+    clicked = np.array([2, -1, 0, 2, 1])
+    got = _consumed_before(user, clicked, np.array([0, 3]), 3)
+    want = np.array(
+        [[0, 0, 0], [0, 0, 1], [0, 0, 1], [0, 0, 0], [0, 0, 1]], dtype=bool
+    )  # what each user had consumed *before* each of their requests
+    np.testing.assert_array_equal(got, want)
