@@ -11,6 +11,7 @@ curve, its start's value (top-K and sampled) and its final value, all on the sam
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import time
 from pathlib import Path
 
@@ -53,8 +54,9 @@ def main() -> None:
         checkpoint_every=0,
         start=args.start,
         normalize_reward=not args.no_normalize,
-        **({"start_scales": tuple(args.scales)} if args.scales else {}),
     )
+    if args.scales:
+        cfg = replace(cfg, start_scales=tuple(args.scales))
     scales = "-".join(f"{c:g}" for c in cfg.start_scales)
     tag = f"ppo-{args.start}-{'raw' if args.no_normalize else 'norm'}-{args.steps}-{scales}"
     t = time.perf_counter()
