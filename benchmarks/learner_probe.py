@@ -11,8 +11,8 @@ curve, its start's value (top-K and sampled) and its final value, all on the sam
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from ltvrec.agents.baselines import make_baseline
