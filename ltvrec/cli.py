@@ -519,6 +519,13 @@ def train_cmd(
     steps: Annotated[int | None, typer.Option(help="Total env steps.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from out/checkpoint.")] = False,
+    model_sim: Annotated[
+        Path | None,
+        typer.Option(
+            help="A simulator fitted from the logs, whose baselines give the start "
+            "(default: --sim with --env fitted; none on the known world)."
+        ),
+    ] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
@@ -552,10 +559,13 @@ def train_cmd(
                 )
             bar.update(task, completed=min(n, cfg.steps))
 
+        from ltvrec.simulators import FittedSimulator
+
         _, curve = train(
             simulator,
             cfg,
             out,
+            model_from_logs=FittedSimulator.load(model_sim) if model_sim else None,
             provenance={"env": env, "sim": str(sim.resolve()) if sim else None},
             resume=resume,
             progress=progress,
