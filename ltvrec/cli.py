@@ -927,7 +927,7 @@ def pipeline_cmd(
     out: Annotated[Path, typer.Option(help="Folder for report.md and every artifact.")] = Path(
         "runs/demo"
     ),
-    steps: Annotated[int, typer.Option(help="PPO steps per seed.")] = 200_000,
+    steps: Annotated[int, typer.Option(help="PPO steps per seed.")] = 100_000,
     users: Annotated[int, typer.Option(help="Simulated users per policy and seed.")] = 500,
     seeds: Annotated[
         int, typer.Option(help="PPO seeds, each with its own evaluation users (>= 5 for claims).")
