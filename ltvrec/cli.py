@@ -706,11 +706,22 @@ def ope_cmd(
     from ltvrec.agents.baselines import log_item_counts
 
     simulator, logging_policy = _simulator(env, sim, world_config)
+    # Every spec is checked before the log is read (one-line errors); popularity-log
+    # needs the log's counts, so it is built once the log is in.
+    checked: dict[str, tuple[str, Any] | None] = {
+        p: None
+        if p == "popularity-log"
+        else _ope_policy(p, simulator, logging_policy, ppo_mode, None)
+        for p in policy
+    }
     with _steps() as say:
         say(f"reading and replaying {logs}")
         ds = load(logs)
         counts = log_item_counts(ds.log, ds.catalog)
-        policies = dict(_ope_policy(p, simulator, logging_policy, ppo_mode, counts) for p in policy)
+        named = dict(
+            entry or _ope_policy(spec, simulator, logging_policy, ppo_mode, counts)
+            for spec, entry in checked.items()
+        )
         req = replay(
             ds.log,
             ds.catalog,
@@ -720,7 +731,7 @@ def ope_cmd(
         )
         report, results = run_ope(
             req,
-            policies,
+            named,
             simulator,
             chosen,
             truth=("known world" if env == "known-world" else "fitted simulator")
