@@ -160,9 +160,10 @@ def _plots(report: dict[str, Any], results: dict[str, PolicyResult]) -> dict[str
         lo = [row["estimates"][k]["ci"][0] for k in keys]
         hi = [row["estimates"][k]["ci"][1] for k in keys]
         y = np.arange(len(keys))
-        ax.errorbar(
-            vals, y, xerr=[np.subtract(vals, lo), np.subtract(hi, vals)], fmt="o", capsize=3
-        )
+        # The interval as a segment and the estimate as a point: a percentile bootstrap
+        # interval need not contain the estimate (skewed weights), which errorbar refuses.
+        ax.hlines(y, lo, hi, color="C0")
+        ax.plot(vals, y, "o", color="C0")
         if "truth" in row:
             t = row["truth"]
             ax.axvline(t["value"], color="k", lw=1, label=f"{t['source']} value")
