@@ -15,7 +15,7 @@ from ltvrec import __version__
 
 def ltvrec(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ltvrec", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "ltvrec", *args], capture_output=True, text=True, timeout=300
     )
 
 
