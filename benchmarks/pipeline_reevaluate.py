@@ -13,7 +13,7 @@ from pathlib import Path
 from ltvrec.agents.baselines import make_baseline
 from ltvrec.agents.evaluation import evaluate_many, markdown_table, paired_comparison
 from ltvrec.agents.policies import PPOPolicy, load_policy
-from ltvrec.pipeline import BASELINES, _start_policy
+from ltvrec.pipeline import BASELINES, start_policy
 from ltvrec.simulators import FittedSimulator
 from ltvrec.simulators.policies import SimPolicy
 
@@ -25,7 +25,7 @@ def main() -> None:
     trained = [load_policy(out / ("ppo" if s == 0 else f"ppo-seed{s}"))[0] for s in range(seeds)]
     policies: dict[str, SimPolicy | list[SimPolicy]] = {
         "ppo": [PPOPolicy(p) for p in trained],
-        "ppo (start, step 0)": [_start_policy(p) for p in trained],
+        "ppo (start, step 0)": [start_policy(p) for p in trained],
     }
     for name in BASELINES:
         policies[name] = make_baseline(name, model=sim, n_items=sim.n_items)

@@ -114,7 +114,7 @@ def run_pipeline(
     say(f"evaluating on {eval_users} simulated users x {seeds} seeds")
     policies: dict[str, SimPolicy | list[SimPolicy]] = {
         "ppo": [PPOPolicy(m.policy) for m in models],  # type: ignore[arg-type]
-        "ppo (start, step 0)": [_start_policy(m.policy) for m in models],
+        "ppo (start, step 0)": [start_policy(m.policy) for m in models],
     }
     for name in BASELINES:
         policies[name] = make_baseline(name, model=sim, n_items=sim.n_items)
@@ -157,7 +157,7 @@ def run_pipeline(
     return report
 
 
-def _start_policy(policy: Any) -> SimPolicy:
+def start_policy(policy: Any) -> SimPolicy:
     """The trained policy's step-0 self: its baseline signals at their start weights."""
     if policy.signals is None:
         raise ValueError("this policy was trained without a start (start='none')")
