@@ -22,7 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ltvrec.errors import InputError
 from ltvrec.interactions import InteractionLog, ItemCatalog
+from ltvrec.names import LOG_BUILDABLE, ORACLES
 from ltvrec.simulators.base import SimState, UserSimulator
 from ltvrec.simulators.fitted import FittedSimulator
 from ltvrec.simulators.known_world import KnownWorld
@@ -36,8 +38,6 @@ from ltvrec.simulators.policies import (
     deterministic_probabilities,
 )
 
-LOG_BUILDABLE = ("random", "logging", "popularity-log", "greedy-model")
-ORACLES = ("greedy-oracle", "quality-aware-oracle")
 ORACLE_NOTE = "oracle: not buildable from logs"
 
 
@@ -77,7 +77,7 @@ def popularity_log(
     if counts is not None:
         return PopularityPolicy(np.asarray(counts, dtype=np.float64), name="popularity-log")
     if model is None or model.item_counts is None:
-        raise ValueError(
+        raise InputError(
             "popularity-log needs the log's item counts, which this simulator was saved "
             "without (fitted by an older ltvrec); refit it with `ltvrec sim fit`"
         )
@@ -106,21 +106,50 @@ def make_baseline(
         return RandomPolicy(n_items=n_items)
     if name == "logging":
         if logging is None:
-            raise ValueError("the logging policy is known only where the log was simulated")
+            raise InputError("the logging policy is known only where the log was simulated")
         return logging
     if name == "popularity-log" and counts is not None:
         return popularity_log(None, counts)
     if name in ("popularity-log", "greedy-model"):
         if model is None:
-            raise ValueError(f"{name} needs a simulator fitted from the logs (--sim DIR)")
+            raise InputError(f"{name} needs a simulator fitted from the logs (--sim DIR)")
         return popularity_log(model) if name == "popularity-log" else ModelGreedyPolicy(model)
     if name in ORACLES:
         if not isinstance(world, KnownWorld):
-            raise ValueError(f"{name} reads the known world's latent state; it exists only there")
+            raise InputError(f"{name} reads the known world's latent state; it exists only there")
         if name == "greedy-oracle":
             return GreedyPolicy(name="greedy-oracle")
         return QualityAwarePolicy(world.items.quality, 1.0, name="quality-aware-oracle")
-    raise ValueError(f"unknown baseline {name!r}; known: {', '.join(LOG_BUILDABLE + ORACLES)}")
+    raise InputError(f"unknown baseline {name!r}; known: {', '.join(LOG_BUILDABLE + ORACLES)}")
+
+
+def policy_from_spec(
+    spec: str,
+    simulator: UserSimulator,
+    model: FittedSimulator | None = None,
+    logging: SimPolicy | None = None,
+    counts: np.ndarray | None = None,
+    deterministic: bool = True,
+    offline: bool = False,
+) -> tuple[str, SimPolicy]:
+    """``(name, policy)`` for a command-line spec: ``NAME=DIR`` (a policy trained with
+    ``ltvrec train``; ``deterministic`` picks its top-K instead of sampling) or a
+    baseline's name (:func:`make_baseline`). ``offline``: for off-policy evaluation,
+    which needs slate probabilities from observables, so the oracles are refused."""
+    from ltvrec.agents.policies import PPOPolicy, load_policy
+
+    name, sep, path = spec.partition("=")
+    if sep:
+        policy, _ = load_policy(path)
+        if policy.item_embeddings.shape[0] != simulator.n_items:
+            raise InputError(f"{path} was trained on another catalog than this simulator's")
+        return name, PPOPolicy(policy, deterministic=deterministic, name=name)
+    if offline and name not in LOG_BUILDABLE:
+        raise InputError(
+            f"cannot evaluate '{spec}' offline: give NAME=DIR (a trained policy) or one of "
+            f"{', '.join(LOG_BUILDABLE)} (oracles read latent state; OPE needs observables)"
+        )
+    return name, make_baseline(name, model, simulator, logging, simulator.n_items, counts)
 
 
 def display_name(name: str) -> str:
@@ -136,5 +165,6 @@ __all__ = [
     "display_name",
     "log_item_counts",
     "make_baseline",
+    "policy_from_spec",
     "popularity_log",
 ]

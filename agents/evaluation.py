@@ -3,6 +3,8 @@ policies by seed-level paired statistics (the only basis of a "wins" claim)."""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,6 +13,8 @@ from ltvrec.agents.baselines import display_name
 from ltvrec.simulators.base import UserSimulator
 from ltvrec.simulators.policies import SimPolicy
 from ltvrec.simulators.rollout import PolicyValue, evaluate, mean_ci
+
+logger = logging.getLogger(__name__)
 
 COLUMNS = (
     ("value", "LTV (95% CI over pooled users; per-seed values)"),
@@ -147,3 +151,34 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             cells.append(f"{r[key]:.3f}")
         lines.append(f"| {display_name(r['policy'])} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def evaluate_specs(
+    specs: list[str],
+    env: str,
+    sim: Path | None = None,
+    world_config: Path | None = None,
+    model_sim: Path | None = None,
+    users: int = 1000,
+    seeds: int = 3,
+    gamma: float = 0.995,
+    world_sets: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    """``ltvrec evaluate``: the policies ``specs`` (``NAME=DIR`` or a baseline's name,
+    :func:`~ltvrec.agents.baselines.policy_from_spec`) in the simulator of ``env``, one
+    row each (:func:`evaluate_many`). ``model_sim``: the simulator fitted from the logs
+    that ``greedy-model`` and ``popularity-log`` are built from (default: ``sim`` when
+    ``env`` is ``fitted``); ``world_sets``: ``key=value`` fields of the known world."""
+    from ltvrec.agents.baselines import policy_from_spec
+    from ltvrec.simulators.fitted import FittedSimulator
+    from ltvrec.simulators.load import load_simulator
+
+    simulator, logging_policy = load_simulator(env, sim, world_config, world_sets)
+    fitted = FittedSimulator.load(model_sim) if model_sim else None
+    if fitted is None and isinstance(simulator, FittedSimulator):
+        fitted = simulator
+    chosen: dict[str, SimPolicy | list[SimPolicy]] = dict(
+        policy_from_spec(s, simulator, fitted, logging_policy) for s in specs
+    )
+    logger.info(f"evaluating {len(chosen)} policies on {users:,} users x {seeds} seeds")
+    return evaluate_many(simulator, chosen, users, seeds, gamma)

@@ -23,7 +23,7 @@ from gymnasium import spaces
 from ltvrec.agents.distributions import NEG
 from ltvrec.agents.policy import SlateActorCriticPolicy
 from ltvrec.agents.prior import BaselineSignals
-from ltvrec.interactions.io import read_artifact_meta
+from ltvrec.artifacts import read_record
 from ltvrec.simulators.base import SimState, UserSimulator
 from ltvrec.simulators.plackett_luce import gumbel_top_k, top_k
 from ltvrec.simulators.policies import deterministic_probabilities, pl_probabilities
@@ -67,19 +67,16 @@ class PPOPolicy:
         return pl_probabilities(s, slates)
 
 
+POLICY_FORMAT = 1
+"""Format version of a trained policy's folder (``policy.json`` + ``policy.safetensors``)."""
+
+
 def load_policy(folder: str | Path) -> tuple[SlateActorCriticPolicy, dict[str, Any]]:
     """Rebuild a trained policy from ``policy.safetensors`` + ``policy.json``."""
     from safetensors.torch import load_file
 
     folder = Path(folder)
-    meta = read_artifact_meta(
-        folder,
-        "policy.json",
-        "policy.safetensors",
-        "weights_sha256",
-        "a trained policy",
-        "ltvrec train ... --out DIR",
-    )
+    meta = read_record(folder, "policy", POLICY_FORMAT, ["policy.safetensors"], "weights_sha256")
     state = load_file(str(folder / "policy.safetensors"))
     n, k, s = meta["n_items"], meta["slate_size"], meta["observation_size"]
     cfg = meta["config"]
@@ -93,6 +90,8 @@ def load_policy(folder: str | Path) -> tuple[SlateActorCriticPolicy, dict[str, A
         state_dim=meta.get("state_dim", s),
         signals=BaselineSignals.arrays_from_state(state, "signals.") if meta.get("start") else None,
         mask_consumed=bool(meta.get("mask_consumed", False)),
+        shortlist=int(cfg.get("shortlist", 0)) if meta.get("start") else 0,
+        shortlist_explore=int(cfg.get("shortlist_explore", 0)),
     )
     policy.load_state_dict(state)
     policy.set_training_mode(False)

@@ -33,7 +33,7 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
 from ltvrec.agents.distributions import NEG, PlackettLuceDistribution
-from ltvrec.agents.prior import BaselineSignals
+from ltvrec.agents.prior import BaselineSignals, candidate_mask
 
 ITEM_BIAS_SCALE = 10.0
 """The item bias is ``ITEM_BIAS_SCALE * item_bias``: Adam moves each parameter by about
@@ -69,6 +69,11 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
             scorer then starts at exactly 0.
         mask_consumed: the last ``N`` observation columns are the user's consumed items
             (0/1; see ``SlateVectorEnv``), scored ``-inf`` so they are never drawn.
+        shortlist: per request, only the candidate set of
+            :func:`~ltvrec.agents.prior.candidate_mask` (the ``shortlist`` best items by
+            each baseline signal, plus ``shortlist_explore`` hashed from the state) can be
+            drawn; 0: the whole catalog. Needs the signals.
+        shortlist_explore: exploration items added to each request's candidate set.
     """
 
     def __init__(
@@ -85,6 +90,8 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
         signals: dict[str, np.ndarray] | None = None,
         signal_init: tuple[float, float] = (0.0, 0.0),
         mask_consumed: bool = False,
+        shortlist: int = 0,
+        shortlist_explore: int = 0,
         **kwargs: Any,
     ) -> None:
         if not isinstance(action_space, spaces.MultiDiscrete):
@@ -105,6 +112,10 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
         if mask_consumed and self.candidates:
             raise ValueError("masking consumed items needs a static catalog")
         self.mask_consumed = mask_consumed
+        if shortlist and signals is None:
+            raise ValueError("a shortlist is built from the baselines' signals: give signals")
+        self.shortlist = int(shortlist)
+        self.shortlist_explore = int(shortlist_explore)
         self.obs_mean: th.Tensor
         self.obs_std: th.Tensor
         self.item_embeddings: th.Tensor
@@ -191,8 +202,21 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
         keys = self.item_proj(self.item_embeddings)  # [N, h]
         s = q @ keys.T + ITEM_BIAS_SCALE * self.item_bias
         if self.signals is not None:
-            s = s + self.signal_features(obs) @ self.signal_weight
+            feats = self.signal_features(obs)
+            s = self._shortlisted(obs, feats, s + feats @ self.signal_weight)
         return self._mask(obs, s)
+
+    def _shortlisted(self, obs: PyTorchObs, feats: th.Tensor, s: th.Tensor) -> th.Tensor:
+        """``s`` with every item outside the request's candidate set at ``NEG``."""
+        if not self.shortlist:
+            return s
+        assert not isinstance(obs, dict)
+        available = obs[..., -self.n_mask :] < 0.5 if self.n_mask else None
+        n = min(self.shortlist, s.shape[1])
+        keep = candidate_mask(
+            feats, obs[..., : self.state_dim].float(), available, n, self.shortlist_explore
+        )
+        return s.masked_fill(~keep, NEG)
 
     def signal_features(self, obs: PyTorchObs) -> th.Tensor:
         """The baselines' scaled signals ``[B, N, 2]`` (greedy-model, popularity-log)."""
@@ -204,7 +228,8 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
         for the KL of the trained policy to its start."""
         init = self.signal_weight_init
         assert isinstance(init, th.Tensor)
-        return self._mask(obs, self.signal_features(obs) @ init)
+        feats = self.signal_features(obs)
+        return self._mask(obs, self._shortlisted(obs, feats, feats @ init))
 
     def values(self, obs: PyTorchObs) -> th.Tensor:
         return self.value_head(self._user(obs))
@@ -242,5 +267,7 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
             signals=self._signals,
             signal_init=self._signal_init,
             mask_consumed=self.mask_consumed,
+            shortlist=self.shortlist,
+            shortlist_explore=self.shortlist_explore,
         )
         return data

@@ -15,6 +15,11 @@ baseline at step 0 (top-K), and a Plackett-Luce sample around it for PPO to impr
 
 Everything is a buffer of the module, so the exported ONNX policy carries it and the
 runtime needs no simulator.
+
+:func:`candidate_mask` is the candidate generator built on the same signals: per
+request, the union of the ``n`` best items by each signal and ``explore`` more drawn by
+a hash of the user state, so the set is a deterministic function of the observation and
+a Plackett-Luce policy restricted to it keeps exact propensities.
 """
 
 from __future__ import annotations
@@ -102,4 +107,54 @@ class BaselineSignals(nn.Module):
         return {k[len(prefix) :]: v.numpy() for k, v in state.items() if k.startswith(prefix)}
 
 
-__all__ = ["SIGNALS", "BaselineSignals", "signal_arrays"]
+HASH_MOD = 2**31 - 1
+"""Modulus of the exploration hash (a prime; every product stays inside int64)."""
+
+
+def _top_n(scores: th.Tensor, n: int) -> th.Tensor:
+    """``[B, N]`` True for each row's ``n`` highest scores (ties at the n-th included)."""
+    kth = th.topk(scores, n, dim=1).values[:, -1:]
+    return scores >= kth
+
+
+def candidate_mask(
+    features: th.Tensor,
+    state: th.Tensor,
+    available: th.Tensor | None,
+    n: int,
+    explore: int,
+) -> th.Tensor:
+    """``[B, N]`` bool: each request's candidate set.
+
+    Args:
+        features: ``[B, N, 2]`` the baselines' signals (:class:`BaselineSignals`).
+        state: ``[B, S]`` the raw user state, hashed to pick the exploration items.
+        available: ``[B, N]`` bool, items that may be shown (not consumed), or None.
+        n: items taken from each signal's top (greedy-model's, popularity-log's).
+        explore: further items, pseudo-random given the state, from the rest.
+
+    Integer arithmetic only for the hash (rounded state x fixed weights, then a
+    multiplicative hash per item, modulo a prime), so torch and onnxruntime pick the
+    same items from the same observation.
+    """
+    big = th.finfo(features.dtype).max
+    g, p = features[..., 0], features[..., 1]
+    if available is not None:
+        g, p = g.masked_fill(~available, -big), p.masked_fill(~available, -big)
+    chosen = _top_n(g, n) | _top_n(p, n)
+    if available is not None:
+        chosen = chosen & available
+    if explore > 0:
+        n_items = features.shape[1]
+        weights = th.arange(1, state.shape[1] + 1, dtype=th.int64) * 7919
+        key = (th.round(state * 1024.0).to(th.int64) * weights).sum(1, keepdim=True)
+        key = th.remainder(key, HASH_MOD) + 1  # [B, 1]
+        items = th.remainder(th.arange(n_items, dtype=th.int64) * 2654435761, HASH_MOD) + 1
+        h = th.remainder(key * items, HASH_MOD).to(th.float64)  # [B, N], < 2^31
+        rest = ~chosen if available is None else (~chosen & available)
+        h = h.masked_fill(~rest, -1.0)
+        chosen = chosen | (_top_n(h, explore) & rest)
+    return chosen
+
+
+__all__ = ["HASH_MOD", "SIGNALS", "BaselineSignals", "candidate_mask", "signal_arrays"]

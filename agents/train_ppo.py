@@ -27,7 +27,6 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,19 +38,20 @@ from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
 from ltvrec.agents.distributions import gumbel_top_k as th_gumbel_top_k
 from ltvrec.agents.distributions import position_log_probs
-from ltvrec.agents.policies import PPOPolicy
+from ltvrec.agents.policies import POLICY_FORMAT, PPOPolicy
 from ltvrec.agents.policy import SlateActorCriticPolicy
-from ltvrec.agents.prior import BaselineSignals, signal_arrays
+from ltvrec.agents.prior import BaselineSignals, candidate_mask, signal_arrays
+from ltvrec.artifacts import write_record
 from ltvrec.envs.sb3 import SB3VecEnv
 from ltvrec.envs.vector import SlateVectorEnv
+from ltvrec.errors import ConfigError
 from ltvrec.interactions.io import atomic_path, sha256_file
+from ltvrec.names import STARTS
 from ltvrec.simulators.base import SimState, UserSimulator
 from ltvrec.simulators.fitted import FittedSimulator
 from ltvrec.simulators.plackett_luce import exclude, gumbel_top_k, top_k
 from ltvrec.simulators.policies import RandomPolicy
 from ltvrec.simulators.rollout import evaluate, run_users
-
-STARTS = ("auto", "greedy-model", "popularity-log", "none")
 
 
 # ----------------------------------------------------------------------------- config
@@ -110,6 +110,13 @@ class TrainConfig:
     """Inverse temperatures of the start candidates (signals have unit spread)."""
     start_users: int = 200
     """Users per start candidate's evaluation."""
+    shortlist: int = 0
+    """Candidate generation: per request, the policy draws only from the union of the
+    ``shortlist`` best items by greedy-model's and by popularity-log's signal, plus
+    ``shortlist_explore`` items hashed from the state (a deterministic function of the
+    observation, so propensities stay exact); 0: the whole catalog. Needs a start."""
+    shortlist_explore: int = 10
+    """Exploration items added to each request's candidate set (with ``shortlist``)."""
     seed: int = 0
     """Seed of the env, the policy and PPO."""
     torch_threads: int = 2
@@ -117,7 +124,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.start not in STARTS:
-            raise ValueError(f"start must be one of {', '.join(STARTS)}; got {self.start!r}")
+            raise ConfigError(f"start must be one of {', '.join(STARTS)}; got {self.start!r}")
 
 
 # ------------------------------------------------------------------------- callbacks
@@ -272,11 +279,19 @@ class SignalPolicy:
     weights: tuple[float, float]
     deterministic: bool = False
     name: str = "start"
+    shortlist: int = 0
+    shortlist_explore: int = 0
 
     def act(self, sim: UserSimulator, state: SimState, rng: np.random.Generator) -> np.ndarray:
         with th.no_grad():
-            f = self.signals(th.as_tensor(state.obs, dtype=th.float32))
+            x = th.as_tensor(state.obs, dtype=th.float32)
+            f = self.signals(x)
             s = (f @ th.as_tensor(self.weights, dtype=th.float32)).double().numpy()
+            if self.shortlist:
+                ok = None if state.consumed is None else th.as_tensor(~state.consumed)
+                n = min(self.shortlist, s.shape[1])
+                keep = candidate_mask(f, x, ok, n, self.shortlist_explore).numpy()
+                s = np.where(keep, s, -np.inf)
         s = exclude(s, state.consumed)
         return (
             top_k(s, sim.slate_size) if self.deterministic else gumbel_top_k(s, sim.slate_size, rng)
@@ -306,7 +321,14 @@ def choose_start(
     (Breiman et al. 1984) applied to PPO's start: a sharper start that is not measurably
     better leaves PPO less to learn from."""
     runs = {
-        w: evaluate(sim, SignalPolicy(signals, w), cfg.start_users, seed=20_000 + cfg.seed)
+        w: evaluate(
+            sim,
+            SignalPolicy(
+                signals, w, shortlist=cfg.shortlist, shortlist_explore=cfg.shortlist_explore
+            ),
+            cfg.start_users,
+            seed=20_000 + cfg.seed,
+        )
         for w in start_candidates(cfg)
     }
     best = max(runs, key=lambda w: runs[w].value[0])
@@ -383,6 +405,16 @@ def train(
             weights, tried = choose_start(sim, BaselineSignals(arrays), cfg)
             signal_kwargs = {"signals": arrays, "signal_init": weights}
             start_info = {"weights": list(weights), "candidates": tried}
+        shortlist_kwargs: dict[str, Any] = {}
+        if cfg.shortlist:
+            if not signal_kwargs:
+                raise ConfigError(
+                    "shortlist needs the baselines' signals: a start other than 'none'"
+                )
+            shortlist_kwargs = {
+                "shortlist": cfg.shortlist,
+                "shortlist_explore": cfg.shortlist_explore,
+            }
         model = PPO(
             SlateActorCriticPolicy,
             venv,
@@ -407,6 +439,7 @@ def train(
                 "state_dim": sim.state_encoder.size,
                 "mask_consumed": not sim.allow_repeats,
                 **signal_kwargs,
+                **shortlist_kwargs,
             },
         )
     # Learn, evaluating and checkpointing on the way.
@@ -451,14 +484,11 @@ def save_policy(
     provenance, versions, learning curve)."""
     from safetensors.torch import save_file
 
-    from ltvrec import __version__
-
     policy = model.policy
     assert isinstance(policy, SlateActorCriticPolicy)
     state = {k: v.detach().cpu().contiguous() for k, v in policy.state_dict().items()}
     with atomic_path(out / "policy.safetensors") as tmp:
         save_file(state, str(tmp))
-    import stable_baselines3
 
     meta = {
         "config": {
@@ -473,17 +503,11 @@ def save_policy(
         "state_dim": int(policy.state_dim),
         "mask_consumed": bool(policy.mask_consumed),
         "steps": int(model.num_timesteps),
+        # Kept beside the header's sha256 map: bundles and the service name the policy
+        # by it.
         "weights_sha256": sha256_file(out / "policy.safetensors"),
         "train_seconds": seconds,
         "curve": curve,
-        "provenance": provenance,
-        "versions": {
-            "ltvrec": __version__,
-            "stable_baselines3": stable_baselines3.__version__,
-            "torch": th.__version__,
-        },
-        "saved": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    with atomic_path(out / "policy.json") as tmp:
-        tmp.write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    write_record(out, "policy", POLICY_FORMAT, ["policy.safetensors"], meta, provenance)
     return out

@@ -6,6 +6,7 @@ curve, its start's value (top-K and sampled) and its final value, all on the sam
 
     .venv/bin/python benchmarks/learner_probe.py --start auto --steps 200000
     .venv/bin/python benchmarks/learner_probe.py --start none --steps 400000
+    .venv/bin/python benchmarks/learner_probe.py --shortlist 100 --steps 100000
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pathlib import Path
 from ltvrec.agents.baselines import make_baseline
 from ltvrec.agents.policies import PPOPolicy
 from ltvrec.agents.policy import SlateActorCriticPolicy
-from ltvrec.agents.train_ppo import STARTS, SignalPolicy, TrainConfig, train
+from ltvrec.agents.train_ppo import SignalPolicy, TrainConfig, train
+from ltvrec.names import STARTS
 from ltvrec.simulators import FitConfig, FittedSimulator, evaluate, fit_simulator
 
 
@@ -31,17 +33,19 @@ def main() -> None:
         "--scales", type=float, nargs="+", default=None, help="start_scales (default: config's)"
     )
     p.add_argument("--users", type=int, default=300, help="evaluation users (seed 5)")
+    p.add_argument("--shortlist", type=int, default=0, help="candidates per signal (0: all)")
+    p.add_argument("--seed", type=int, default=0, help="PPO seed")
     p.add_argument("--out", type=Path, default=Path("runs/learner-probe"))
     args = p.parse_args()
     folder = args.out / "simulator"
     if not (folder / "simulator.json").is_file():
-        from ltvrec.encoders import EmbeddingCache, TransformerTextEncoder
+        from ltvrec.encoders import EmbeddingCache, text_encoder
         from ltvrec.encoders.items import encode_catalog
         from ltvrec.interactions import fetch, load
 
         fetch("ml-100k")
         ds = load("ml-100k")
-        enc = encode_catalog(ds.catalog, TransformerTextEncoder(), 32, EmbeddingCache())
+        enc = encode_catalog(ds.catalog, text_encoder(), 32, EmbeddingCache())
         fit_simulator(ds.log, ds.catalog, enc.embeddings, FitConfig()).save(folder)
     sim = FittedSimulator.load(folder)
     for name in ("greedy-model", "popularity-log", "random"):
@@ -54,14 +58,19 @@ def main() -> None:
         checkpoint_every=0,
         start=args.start,
         normalize_reward=not args.no_normalize,
+        shortlist=args.shortlist,
+        seed=args.seed,
+        torch_threads=1,
     )
     if args.scales:
         cfg = replace(cfg, start_scales=tuple(args.scales))
     scales = "-".join(f"{c:g}" for c in cfg.start_scales)
     tag = f"ppo-{args.start}-{'raw' if args.no_normalize else 'norm'}-{args.steps}-{scales}"
+    tag += f"-short{args.shortlist}-seed{args.seed}"
     t = time.perf_counter()
     model, curve = train(sim, cfg, args.out / tag)
-    print(f"trained {args.steps:,} steps in {time.perf_counter() - t:.0f} s")
+    seconds = time.perf_counter() - t
+    print(f"trained {args.steps:,} steps in {seconds:.0f} s ({args.steps / seconds:,.0f} steps/s)")
     for point in curve:
         diag = {k: round(point[k], 3) for k in ("explained_variance", "kl_to_start") if k in point}
         print(f"  {point['steps']:>8,}: {point['value']:7.1f}  {diag}")
@@ -70,7 +79,13 @@ def main() -> None:
     if policy.signals is not None:
         w0, w1 = policy.signal_weight_init.tolist()  # type: ignore[operator]
         for det in (True, False):
-            start = SignalPolicy(policy.signals, (w0, w1), deterministic=det)
+            start = SignalPolicy(
+                policy.signals,
+                (w0, w1),
+                deterministic=det,
+                shortlist=policy.shortlist,
+                shortlist_explore=policy.shortlist_explore,
+            )
             v = evaluate(sim, start, args.users, 5)
             print(f"start {(w0, w1)} {'top-K' if det else 'sampled'}: {v.value[0]:7.1f}")
     for det in (True, False):

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         ModelNotFoundError,
         TextEncoder,
         TransformerTextEncoder,
+        text_encoder,
     )
 
 _LAZY = {
@@ -58,6 +59,7 @@ _LAZY = {
     "ModelNotFoundError": "ltvrec.encoders.text",
     "TextEncoder": "ltvrec.encoders.text",
     "TransformerTextEncoder": "ltvrec.encoders.text",
+    "text_encoder": "ltvrec.encoders.text",
 }
 
 
@@ -87,4 +89,5 @@ __all__ = [
     "encode_cached",
     "encode_catalog",
     "events_from_log",
+    "text_encoder",
 ]

@@ -15,19 +15,25 @@ On disk (a folder, no pickle):
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ltvrec.artifacts import read_record, write_record
 from ltvrec.encoders.cache import EmbeddingCache, encode_cached
 from ltvrec.encoders.text import BatchProgress, EncoderIdentity, TextEncoder
-from ltvrec.interactions.io import atomic_path, read_artifact_meta, sha256_file
+from ltvrec.errors import InputError
+from ltvrec.interactions.io import atomic_path
 from ltvrec.interactions.schema import ItemCatalog
+
+if TYPE_CHECKING:
+    from ltvrec.config import EncodeConfig
+
+logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 
@@ -106,8 +112,6 @@ class ItemEncoding:
         """Write ``items.safetensors`` then ``encoder.json`` (atomically, that order)."""
         from safetensors.numpy import save_file
 
-        from ltvrec import __version__
-
         folder = Path(folder)
         tensors = {
             "embeddings": np.ascontiguousarray(self.embeddings, dtype=np.float32),
@@ -121,7 +125,6 @@ class ItemEncoding:
         with atomic_path(folder / "items.safetensors") as tmp:
             save_file(tensors, str(tmp))
         meta = {
-            "format_version": FORMAT_VERSION,
             "encoder": self.identity.to_dict(),
             "texts_sha256": self.texts_sha256,
             "n_items": len(self.item_ids),
@@ -130,13 +133,10 @@ class ItemEncoding:
             "projection": "pca" if self.projection is not None else None,
             "n_truncated": self.n_truncated,
             "item_ids": [x.item() if hasattr(x, "item") else x for x in self.item_ids],
-            "items_sha256": sha256_file(folder / "items.safetensors"),
-            "ltvrec_version": __version__,
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "provenance": self.provenance,
         }
-        with atomic_path(folder / "encoder.json") as tmp:
-            tmp.write_text(json.dumps(meta, indent=2) + "\n")
+        write_record(
+            folder, "encoding", FORMAT_VERSION, ["items.safetensors"], meta, self.provenance
+        )
         return folder
 
     @classmethod
@@ -145,14 +145,8 @@ class ItemEncoding:
         from safetensors.numpy import load_file
 
         folder = Path(folder)
-        meta = read_artifact_meta(
-            folder,
-            "encoder.json",
-            "items.safetensors",
-            "items_sha256",
-            "an item encoding",
-            "ltvrec encode --dataset NAME --out DIR",
-            FORMAT_VERSION,
+        meta = read_record(
+            folder, "encoding", FORMAT_VERSION, ["items.safetensors"], "items_sha256"
         )
         t = load_file(str(folder / "items.safetensors"))
         proj = None
@@ -207,3 +201,73 @@ def encode_catalog(
         provenance={**(provenance or {}), "pca_seed": seed},
         from_cache=encoded.from_cache,
     )
+
+
+Progress = Callable[[int, int], None]
+"""``progress(done, total)``: texts encoded so far."""
+
+
+def encode_with_config(
+    catalog: ItemCatalog,
+    cfg: EncodeConfig,
+    cache_dir: str | Path | None = None,
+    provenance: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+    ray_shards: int = 0,
+    ray_address: str | None = None,
+) -> tuple[ItemEncoding, EmbeddingCache]:
+    """Encode ``catalog`` as ``cfg`` says (the encoder from
+    :func:`~ltvrec.encoders.text.text_encoder`, through the cache under ``cache_dir``);
+    ``ray_shards > 0`` encodes on that many Ray tasks (a local Ray, or ``ray_address``).
+    Returns the encoding and the cache it went through."""
+    from contextlib import ExitStack
+
+    from ltvrec.config import config_to_dict
+    from ltvrec.encoders.text import text_encoder
+
+    logger.info(f"loading {cfg.model}")
+    encoder: TextEncoder = text_encoder(cfg)
+    cache = EmbeddingCache(Path(cache_dir) / "embeddings" if cache_dir else None)
+    total = catalog.n_items
+    with ExitStack() as stack:
+        if ray_shards:
+            from ltvrec.scale import RayTextEncoder, local_ray
+
+            try:
+                stack.enter_context(local_ray(address=ray_address))
+            except RuntimeError as e:
+                raise InputError(str(e)) from e
+            encoder = RayTextEncoder(encoder, shards=ray_shards)
+        logger.info(f"encoding {total:,} item texts")
+        enc = encode_catalog(
+            catalog,
+            encoder,
+            dim=cfg.dim,
+            cache=cache,
+            seed=cfg.seed,
+            progress=(lambda done: progress(done, total)) if progress else None,
+            provenance={
+                **(provenance or {}),
+                "ray_shards": ray_shards,
+                "config": config_to_dict(cfg),
+            },
+        )
+    return enc, cache
+
+
+def encoding_for(
+    catalog: ItemCatalog,
+    encoding: str | Path | None,
+    cfg: EncodeConfig,
+    cache_dir: str | Path | None = None,
+    provenance: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> ItemEncoding:
+    """The saved encoding at ``encoding`` (checked to encode exactly ``catalog``'s
+    items), or ``catalog`` encoded now as ``cfg`` says."""
+    if encoding is not None:
+        enc = ItemEncoding.load(encoding)
+        if list(enc.item_ids) != list(catalog.item_ids):
+            raise InputError(f"{encoding} encodes other items than the catalog given")
+        return enc
+    return encode_with_config(catalog, cfg, cache_dir, provenance, progress)[0]

@@ -30,9 +30,14 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
+
+from ltvrec.errors import LtvrecError
+
+if TYPE_CHECKING:
+    from ltvrec.config import EncodeConfig
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -42,7 +47,7 @@ Pooling = Literal["mean", "cls"]
 BatchProgress = Callable[[int], None]
 
 
-class ModelNotFoundError(FileNotFoundError):
+class ModelNotFoundError(LtvrecError, FileNotFoundError):
     """No usable model at the given path or id; the message says how to get one."""
 
 
@@ -397,3 +402,23 @@ class HashingTextEncoder:
         if progress is not None:
             progress(len(texts))
         return EncodedTexts(out.astype(np.float32), self._identity, texts_hash(texts), 0)
+
+
+def text_encoder(cfg: EncodeConfig | None = None) -> TextEncoder:
+    """The text encoder an :class:`~ltvrec.config.EncodeConfig` names: the one factory
+    every command and experiment builds its encoder with. ``model='hashing'`` is the
+    weight-free :class:`HashingTextEncoder`; anything else (``'minilm'`` is short for
+    the default) is a model folder or hub id for :class:`TransformerTextEncoder`."""
+    from ltvrec.config import EncodeConfig
+
+    cfg = cfg or EncodeConfig()
+    if cfg.model == "hashing":
+        return HashingTextEncoder(seed=cfg.seed)
+    return TransformerTextEncoder(
+        cfg.model,
+        pooling="cls" if cfg.pooling == "cls" else "mean",
+        normalize=cfg.normalize,
+        max_length=cfg.max_length,
+        batch_size=cfg.batch_size,
+        num_threads=cfg.num_threads,
+    )

@@ -9,10 +9,10 @@ Importing this module registers ``ltvrec/KnownWorld-v0`` (keyword arguments are
 >>> env = gym.make("ltvrec/KnownWorld-v0", n_items=40, slate_size=3)
 >>> obs, info = env.reset(seed=0)
 >>> obs.shape, env.action_space
-((70,), SlateSpace(n_items=40, slate_size=3))
+((71,), SlateSpace(n_items=40, slate_size=3))
 >>> venv = gym.make_vec("ltvrec/KnownWorld-v0", num_envs=8, vectorization_mode="vector_entry_point")
 >>> venv.reset(seed=0)[0].shape
-(8, 70)
+(8, 71)
 """
 
 import gymnasium as gym

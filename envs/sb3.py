@@ -6,9 +6,10 @@ reports one ``done`` per env, and expects each finished env's last observation i
 the episode was cut by the horizon rather than ended by churn, so that PPO bootstraps
 the value of a truncated state and not of a churned one.
 
-``bootstrap_horizon=False`` reports the horizon as a true end instead: right when the
-objective is the long-term value *within* the horizon (ltvrec's training objective),
-where nothing is earned after it.
+``bootstrap_horizon=False`` (the default, as in training) reports the horizon as a
+true end instead: right when the objective is the long-term value *within* the horizon
+(ltvrec's training objective), where nothing is earned after it; ``True`` gives SB3's
+usual time-limit bootstrap.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ class SB3VecEnv(VecEnv):
     >>> venv.seed(0)
     [0, 1, 2, 3]
     >>> venv.reset().shape
-    (4, 70)
+    (4, 71)
     """
 
-    def __init__(self, env: SlateVectorEnv, bootstrap_horizon: bool = True) -> None:
+    def __init__(self, env: SlateVectorEnv, bootstrap_horizon: bool = False) -> None:
         self.env = env
         self.bootstrap_horizon = bootstrap_horizon
         super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)

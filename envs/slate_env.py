@@ -28,6 +28,33 @@ def observation_space(sim: UserSimulator, n_candidates: int | None) -> spaces.Sp
     )
 
 
+def policy_observation_size(sim: UserSimulator, time_feature: bool = True) -> int:
+    """Width of :func:`policy_observation`: the user state, the time feature, and the
+    consumed-item block when the simulator forbids repeats."""
+    n_mask = 0 if sim.allow_repeats else sim.n_items
+    return int(sim.state_encoder.size) + int(time_feature) + n_mask
+
+
+def policy_observation(
+    sim: UserSimulator, state: SimState, time_feature: bool = True
+) -> np.ndarray:
+    """``[B, S (+1) (+N)]`` float32: what every env (scalar, vector, SB3) shows a policy.
+
+    The user state; with ``time_feature``, the elapsed share of the horizon (a
+    finite-horizon return depends on the time left, which the user state does not hold:
+    without it a value function cannot fit; Pardo et al., "Time Limits in Reinforcement
+    Learning", ICML 2018; for the value head only, a policy should not score items by
+    it); when the simulator forbids repeats, the user's consumed items as 0/1 (``N``
+    columns, last) so that a policy can mask them.
+    """
+    parts = [state.obs.astype(np.float32)]
+    if time_feature:
+        parts.append((state.time / sim.horizon_days).astype(np.float32)[:, None])
+    if state.consumed is not None:
+        parts.append(state.consumed.astype(np.float32))
+    return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+
+
 def draw_candidates(sim: UserSimulator, n_candidates: int, rng: np.random.Generator) -> np.ndarray:
     """The retrieval step: ``n_candidates`` distinct items, uniformly at random."""
     return rng.choice(sim.n_items, n_candidates, replace=False).astype(np.int64)
@@ -64,9 +91,11 @@ class SlateRecEnv(gym.Env[Any, np.ndarray]):
     cannot propose distinct slates.
 
     ## Observation Space
-    ``Box(-inf, inf, (S,), float32)``: the user-state vector of
-    :mod:`ltvrec.encoders.state` (S = 2d + 6). With ``n_candidates``, a ``Dict`` with
-    ``user`` (that vector), ``candidate_features`` (``[n_candidates, d]`` item vectors,
+    ``Box(-inf, inf, (S (+1) (+N),), float32)``: :func:`policy_observation`, the
+    user-state vector of :mod:`ltvrec.encoders.state` (S = 2d + 6), the elapsed share of
+    the horizon (``time_feature``, default on, as in training), and the consumed items
+    when the simulator forbids repeats. With ``n_candidates``, a ``Dict`` with ``user``
+    (the user-state vector alone), ``candidate_features`` (``[n_candidates, d]`` item vectors,
     drawn uniformly from the catalog at every step by the retrieval step) and ``mask``
     (all ones: every candidate is valid).
 
@@ -84,6 +113,8 @@ class SlateRecEnv(gym.Env[Any, np.ndarray]):
     ## Arguments
     - ``simulator``: any :class:`~ltvrec.simulators.base.UserSimulator`.
     - ``n_candidates``: per-step candidate set size (None: the whole catalog).
+    - ``time_feature``: append the elapsed share of the horizon (default True, as the
+      vector env and training).
 
     ``info`` carries ``click``, ``clicked_position``, ``clicked_item``,
     ``session_end``, ``return_gap`` (days; None within a session), ``churned``, ``time``
@@ -95,7 +126,12 @@ class SlateRecEnv(gym.Env[Any, np.ndarray]):
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012  (Gymnasium's convention)
 
-    def __init__(self, simulator: UserSimulator, n_candidates: int | None = None) -> None:
+    def __init__(
+        self,
+        simulator: UserSimulator,
+        n_candidates: int | None = None,
+        time_feature: bool = True,
+    ) -> None:
         if (
             n_candidates is not None
             and not simulator.slate_size <= n_candidates <= simulator.n_items
@@ -106,7 +142,11 @@ class SlateRecEnv(gym.Env[Any, np.ndarray]):
             )
         self.sim = simulator
         self.n_candidates = n_candidates
+        self.time_feature = time_feature
         self.observation_space = observation_space(simulator, n_candidates)
+        if n_candidates is None:
+            width = policy_observation_size(simulator, time_feature)
+            self.observation_space = spaces.Box(-np.inf, np.inf, (width,), np.float32)
         self.action_space = SlateSpace(n_candidates or simulator.n_items, simulator.slate_size)
         self._state: SimState | None = None
         self._candidates: np.ndarray | None = None
@@ -114,9 +154,9 @@ class SlateRecEnv(gym.Env[Any, np.ndarray]):
 
     def _obs(self) -> Any:
         assert self._state is not None
-        user = self._state.obs[0].astype(np.float32)
         if self.n_candidates is None:
-            return user
+            return policy_observation(self.sim, self._state, self.time_feature)[0]
+        user = self._state.obs[0].astype(np.float32)
         self._candidates = draw_candidates(self.sim, self.n_candidates, self.np_random)
         return {
             "user": user,

@@ -24,7 +24,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from ltvrec.envs.slate_env import observation_space
+from ltvrec.envs.slate_env import policy_observation, policy_observation_size
 from ltvrec.envs.spaces import SlateSpace
 from ltvrec.simulators.base import PerUserRNG, SimState, UserSimulator
 
@@ -35,16 +35,13 @@ class SlateVectorEnv(VectorEnv[Any, Any, Any]):
     Args:
         simulator: any :class:`~ltvrec.simulators.base.UserSimulator`.
         num_envs: B, the number of users stepped together.
-        time_feature: append the elapsed share of the horizon to the observation. A
-            finite-horizon return depends on the time left, which the user state does
-            not hold; without it a value function cannot fit (Pardo et al., "Time
-            Limits in Reinforcement Learning", ICML 2018). For training only: a policy
-            should not score items by it.
+        time_feature: append the elapsed share of the horizon to the observation
+            (default True, as the scalar env and training; see
+            :func:`~ltvrec.envs.slate_env.policy_observation`).
 
-    Observations ``[B, S (+1) (+N)]`` float32: the user state, the time feature when
-    asked for, and, when the simulator forbids repeats, the user's consumed items as
-    0/1 (``N`` columns, last) so that a policy can mask them. Actions ``[B, K]`` slates
-    of distinct items.
+    Observations ``[B, S (+1) (+N)]`` float32:
+    :func:`~ltvrec.envs.slate_env.policy_observation`, the same as the scalar env's.
+    Actions ``[B, K]`` slates of distinct items.
     ``infos`` holds arrays ``click``, ``clicked_position``, ``clicked_item``,
     ``session_end``, ``return_gap``, ``churned``, ``time`` (each with its ``_key``
     mask), and at autoreset ``final_obs`` / ``final_info``.
@@ -55,18 +52,14 @@ class SlateVectorEnv(VectorEnv[Any, Any, Any]):
         "autoreset_mode": AutoresetMode.SAME_STEP,
     }
 
-    def __init__(self, simulator: UserSimulator, num_envs: int, time_feature: bool = False) -> None:
+    def __init__(self, simulator: UserSimulator, num_envs: int, time_feature: bool = True) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         self.sim = simulator
         self.num_envs = num_envs
         self.time_feature = time_feature
-        space = observation_space(simulator, None)
-        s = int(simulator.state_encoder.size)
-        width = s + int(time_feature) + (0 if simulator.allow_repeats else simulator.n_items)
-        if width != s:
-            space = spaces.Box(-np.inf, np.inf, (width,), np.float32)
-        self.single_observation_space = space
+        width = policy_observation_size(simulator, time_feature)
+        self.single_observation_space = spaces.Box(-np.inf, np.inf, (width,), np.float32)
         self.single_action_space = SlateSpace(simulator.n_items, simulator.slate_size)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
@@ -94,12 +87,7 @@ class SlateVectorEnv(VectorEnv[Any, Any, Any]):
         return self._observe(self._state), {}
 
     def _observe(self, state: SimState) -> np.ndarray:
-        parts = [state.obs.astype(np.float32)]
-        if self.time_feature:
-            parts.append((state.time / self.sim.horizon_days).astype(np.float32)[:, None])
-        if state.consumed is not None:
-            parts.append(state.consumed.astype(np.float32))
-        return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+        return policy_observation(self.sim, state, self.time_feature)
 
     def step(
         self, actions: np.ndarray

@@ -11,7 +11,15 @@
 (2, 2)
 """
 
-from ltvrec.interactions.datasets import RECIPES, DataFetchError, Dataset, data_dir, fetch, load
+from ltvrec.interactions.datasets import (
+    RECIPES,
+    DataFetchError,
+    Dataset,
+    data_dir,
+    fetch,
+    load,
+    load_source,
+)
 from ltvrec.interactions.describe import describe_log
 from ltvrec.interactions.io import read_catalog, read_log, write_catalog, write_log
 from ltvrec.interactions.schema import (
@@ -41,6 +49,7 @@ __all__ = [
     "describe_log",
     "fetch",
     "load",
+    "load_source",
     "read_catalog",
     "read_log",
     "return_gaps",

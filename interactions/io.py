@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -60,38 +58,6 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
-
-
-def read_artifact_meta(
-    folder: str | Path,
-    meta_name: str,
-    data_name: str,
-    hash_key: str,
-    what: str,
-    how: str,
-    format_version: int | None = None,
-) -> dict[str, Any]:
-    """Read an artifact's JSON record after checking the folder holds it and its data
-    file, that the format version is known, and that the data file's sha256 matches.
-
-    Raises:
-        FileNotFoundError: a file is missing (the message says ``how`` to make one).
-        ValueError: unknown format version, or a data file altered since it was saved.
-    """
-    folder = Path(folder)
-    meta_file, data_file = folder / meta_name, folder / data_name
-    if not meta_file.is_file() or not data_file.is_file():
-        raise FileNotFoundError(
-            f"{folder} is not {what} (needs {meta_name} and {data_name}); make one with: {how}"
-        )
-    meta: dict[str, Any] = json.loads(meta_file.read_text())
-    if format_version is not None and meta.get("format_version") != format_version:
-        raise ValueError(
-            f"{folder}: format_version {meta.get('format_version')}, expected {format_version}"
-        )
-    if hash_key not in meta or sha256_file(data_file) != meta[hash_key]:
-        raise ValueError(f"{data_file} does not match the sha256 in {meta_name}; it was altered")
-    return meta
 
 
 def _format(path: Path) -> str:

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ltvrec.errors import LtvrecError
+
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "request_id",
     "user_id",
@@ -55,7 +57,7 @@ _PSCORE_MEANING = {
 }
 
 
-class LogValidationError(ValueError):
+class LogValidationError(LtvrecError, ValueError):
     """A log or catalog that breaks the schema.
 
     Attributes:

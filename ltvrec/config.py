@@ -20,12 +20,12 @@ import difflib
 import inspect
 import itertools
 import textwrap
-import types
-import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+
+from ltvrec.errors import ConfigError
 
 C = TypeVar("C")
 
@@ -51,9 +51,9 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if self.session_gap_minutes <= 0:
-            raise ValueError(f"session_gap_minutes must be > 0, got {self.session_gap_minutes}")
+            raise ConfigError(f"session_gap_minutes must be > 0, got {self.session_gap_minutes}")
         if self.split not in ("time", "user"):
-            raise ValueError(f"split must be 'time' or 'user', got {self.split!r}")
+            raise ConfigError(f"split must be 'time' or 'user', got {self.split!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,9 +87,9 @@ class EncodeConfig:
 
     def __post_init__(self) -> None:
         if self.pooling not in ("mean", "cls"):
-            raise ValueError(f"pooling must be 'mean' or 'cls', got {self.pooling!r}")
+            raise ConfigError(f"pooling must be 'mean' or 'cls', got {self.pooling!r}")
         if self.dim is not None and self.dim < 1:
-            raise ValueError(f"dim must be >= 1 or null, got {self.dim}")
+            raise ConfigError(f"dim must be >= 1 or null, got {self.dim}")
 
 
 def field_docs(cls: type) -> dict[str, str]:
@@ -109,46 +109,6 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-def _coerce(value: Any, annotation: Any, key: str) -> Any:
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        errors = []
-        for arg in typing.get_args(annotation):
-            if arg is type(None):
-                if value is None:
-                    return None
-                continue
-            try:
-                return _coerce(value, arg, key)
-            except TypeError as e:
-                errors.append(str(e))
-        raise TypeError(f"{key}: expected {annotation}, got {value!r}")
-    if origin in (tuple, list):
-        if not isinstance(value, list | tuple):
-            raise TypeError(f"{key}: expected a list, got {value!r}")
-        args = typing.get_args(annotation)
-        inner = args[0] if args else Any
-        items = [_coerce(v, inner, key) for v in value]
-        return tuple(items) if origin is tuple else items
-    if annotation is Any:
-        return value
-    if annotation is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if annotation is float and isinstance(value, str):
-        # YAML 1.1 reads '1e-3' (no dot) as a string; it is a float to a person.
-        try:
-            return float(value)
-        except ValueError:
-            raise TypeError(f"{key}: expected float, got {value!r}") from None
-    if annotation is Path and isinstance(value, str):
-        return Path(value)
-    if annotation is bool and not isinstance(value, bool):
-        raise TypeError(f"{key}: expected true or false, got {value!r}")
-    if isinstance(annotation, type) and not isinstance(value, annotation):
-        raise TypeError(f"{key}: expected {annotation.__name__}, got {value!r}")
-    return value
-
-
 def load_config(
     cls: type[C], path: str | Path | None = None, overrides: list[str] | None = None
 ) -> C:
@@ -159,36 +119,84 @@ def load_config(
         path: a YAML mapping of field names to values (optional).
         overrides: ``"field=value"`` strings; values are parsed as YAML scalars.
 
+    Values are validated by pydantic (lax mode: ``"1e-3"`` is a float, ``[64, 64]`` a
+    tuple), then the config's own ``__post_init__`` checks run; the sweep spec goes
+    through the same path.
+
     Raises:
-        ValueError: unknown field (with a suggestion), malformed override, bad YAML.
-        TypeError: a value of the wrong type for its field.
+        ConfigError: unknown field (with a suggestion), malformed override, bad YAML, a
+            value of the wrong type or out of range (one line naming the field).
     """
-    assert dataclasses.is_dataclass(cls)
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
     values: dict[str, Any] = {}
     if path is not None:
-        loaded = yaml.safe_load(Path(path).read_text()) or {}
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML ({e})") from None
         if not isinstance(loaded, dict):
-            raise ValueError(
+            raise ConfigError(
                 f"{path}: expected a mapping of field: value, got {type(loaded).__name__}"
             )
         values.update(loaded)
     for item in overrides or []:
         key, sep, raw = item.partition("=")
         if not sep:
-            raise ValueError(f"expected an override like key=value, got {item!r}")
-        values[key.strip()] = yaml.safe_load(raw)
+            raise ConfigError(f"expected an override like key=value, got {item!r}")
+        try:
+            values[key.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            values[key.strip()] = raw
+    return build_config(cls, values)
+
+
+def build_config(cls: type[C], values: dict[str, Any]) -> C:
+    """A config of type ``cls`` from a mapping of field names to values: the one
+    validation path that YAML files, ``--set`` overrides and sweep specs share.
+
+    Raises:
+        ConfigError: an unknown field (with a suggestion) or a bad value, one line.
+    """
+    from pydantic import TypeAdapter, ValidationError
+
+    assert dataclasses.is_dataclass(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
     for key in values:
         if key not in names:
             close = difflib.get_close_matches(key, names, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else f"; fields: {', '.join(names)}"
-            raise ValueError(f"{cls.__name__} has no field '{key}'{hint}")
-    typed = {k: _coerce(v, hints[k], k) for k, v in values.items()}
-    return cls(**typed)
+            raise ConfigError(f"{cls.__name__} has no field '{key}'{hint}")
+    try:
+        return TypeAdapter(cls).validate_python(values)
+    except ValidationError as e:
+        raise ConfigError(_validation_message(cls, e)) from None
+
+
+def _validation_message(cls: type, error: Any) -> str:
+    """pydantic's errors as one line: ``field: what is wrong (got value)``."""
+    parts = []
+    for err in error.errors():
+        where = ".".join(str(x) for x in err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        got = "" if not where else f" (got {err['input']!r})"
+        parts.append(f"{where}: {msg}{got}" if where else msg)
+    return f"{cls.__name__}: " + "; ".join(parts)
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
     """A JSON-ready dict of a config (paths as strings), for provenance."""
     out = dataclasses.asdict(cfg)
     return {k: str(v) if isinstance(v, Path) else v for k, v in out.items()}
+
+
+def config_class(name: str) -> type:
+    """The config class called ``name`` in :data:`ltvrec.names.CONFIGS` (imported on
+    demand: the training config's module loads torch)."""
+    import importlib
+
+    from ltvrec.names import CONFIGS
+
+    if name not in CONFIGS:
+        raise ConfigError(f"unknown config '{name}'; known: {', '.join(CONFIGS)}")
+    module, _, cls = CONFIGS[name].partition(":")
+    found: type = getattr(importlib.import_module(module), cls)
+    return found

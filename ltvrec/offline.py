@@ -16,7 +16,7 @@ of the simulator's own evaluation, so the known world's truth can sit beside the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ import numpy as np
 
 from ltvrec.encoders.state import UserStateEncoder
 from ltvrec.interactions import InteractionLog, ItemCatalog
+from ltvrec.names import ESTIMATORS
 from ltvrec.ope import (
     FQE,
     PDIS,
@@ -38,7 +39,8 @@ from ltvrec.ope import (
 from ltvrec.simulators.base import SimState, UserSimulator
 from ltvrec.simulators.fitted import replay_log
 
-ESTIMATORS = ("trajectory-is", "pdis", "weighted-pdis", "fqe", "dr", "weighted-dr")
+logger = logging.getLogger(__name__)
+
 IS_FAMILY = ("trajectory-is", "pdis", "weighted-pdis", "dr", "weighted-dr")
 
 
@@ -193,11 +195,9 @@ def evaluate_policy(
     samples: int = 8,
     n_bootstrap: int = 1000,
     seed: int = 0,
-    say: Callable[[str], None] | None = None,
 ) -> PolicyResult:
     """Every requested estimator for ``policy`` on ``req``; IS-family estimators are
     skipped (not guessed) when the log has no propensities."""
-    say = say or (lambda _m: None)
     unknown = sorted(set(estimators) - set(ESTIMATORS))
     if unknown:
         raise ValueError(f"unknown estimators {unknown}; known: {', '.join(ESTIMATORS)}")
@@ -223,7 +223,7 @@ def evaluate_policy(
     quality = None
     wants_model = {"fqe", "dr", "weighted-dr"} & set(estimators)
     if wants_model:
-        say(f"{name}: fitted Q evaluation ({samples} target slates per state)")
+        logger.info(f"{name}: fitted Q evaluation ({samples} target slates per state)")
         emb = sim.item_embeddings.astype(np.float64)
         x_logged = slate_features(req.state, req.slates, emb, req.elapsed)
         x_target = sampled_target_features(policy, sim, req, samples, seed)

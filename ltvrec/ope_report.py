@@ -13,17 +13,21 @@ import base64
 import html
 import io
 import json
-from collections.abc import Callable
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ltvrec.errors import InputError
 from ltvrec.interactions.io import atomic_path
 from ltvrec.offline import ESTIMATORS, IS_FAMILY, LoggedRequests, PolicyResult, evaluate_policy
 from ltvrec.ope import FQEConfig
 from ltvrec.simulators.base import UserSimulator
+from ltvrec.simulators.fitted import FittedSimulator
 from ltvrec.simulators.rollout import evaluate
+
+logger = logging.getLogger(__name__)
 
 LOW_ESS = 0.1  # warn below this share of users
 HEAVY_WEIGHT = 0.05  # warn when one user carries more than this share of the weight
@@ -94,11 +98,9 @@ def run_ope(
     samples: int = 4,
     fqe: FQEConfig | None = None,
     provenance: dict[str, Any] | None = None,
-    say: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, Any], dict[str, PolicyResult]]:
     """Estimate every policy; ``truth`` ("known world" / "fitted simulator") labels the
     simulator's on-policy value computed beside the estimates (None: not computed)."""
-    say = say or (lambda _m: None)
     report: dict[str, Any] = {
         "log": {
             "users": req.n_users,
@@ -114,10 +116,8 @@ def run_ope(
     }
     results: dict[str, PolicyResult] = {}
     for name, policy in policies.items():
-        say(f"estimating {name}")
-        res = evaluate_policy(
-            name, policy, sim, req, estimators, fqe, samples, n_bootstrap, say=say
-        )
+        logger.info(f"estimating {name}")
+        res = evaluate_policy(name, policy, sim, req, estimators, fqe, samples, n_bootstrap)
         results[name] = res
         row: dict[str, Any] = {
             "estimates": {k: e.to_dict() for k, e in res.estimates.items()},
@@ -126,13 +126,81 @@ def run_ope(
             "warnings": warnings_for(res, req.n_users, req.pscore is not None),
         }
         if truth is not None:
-            say(f"{name}: on-policy value in the {truth} ({truth_users:,} users)")
+            logger.info(f"{name}: on-policy value in the {truth} ({truth_users:,} users)")
             v, lo, hi = evaluate(sim, policy, truth_users, seed=12_345, gamma=1.0).value
             row["truth"] = {"value": v, "ci": [lo, hi], "users": truth_users, "source": truth}
             for e in row["estimates"].values():
                 e["covers_truth"] = bool(e["ci"][0] <= v <= e["ci"][1])
         report["policies"][name] = row
     return report, results
+
+
+def ope_on_logs(
+    logs: str,
+    specs: list[str],
+    env: str,
+    out: Path,
+    sim: Path | None = None,
+    world_config: Path | None = None,
+    estimators: tuple[str, ...] = ESTIMATORS,
+    truth_users: int = 2000,
+    n_bootstrap: int = 1000,
+    samples: int = 4,
+    ppo_mode: str = "sample",
+    world_sets: list[str] | None = None,
+) -> dict[str, Any]:
+    """``ltvrec ope``: the policies ``specs`` (``NAME=DIR`` or a log-buildable
+    baseline's name) estimated on the log folder or data set ``logs``, whose states the
+    simulator of ``env`` encodes (``world_sets``: ``key=value`` fields of the known
+    world); the report is written to ``out`` and returned.
+
+    Every spec and estimator is checked before the log is read, so bad input costs one
+    line and no work; ``popularity-log`` is built from the log's own counts.
+    """
+    from ltvrec.agents.baselines import log_item_counts, policy_from_spec
+    from ltvrec.interactions import load
+    from ltvrec.offline import replay
+    from ltvrec.simulators.load import load_simulator
+
+    unknown = sorted(set(estimators) - set(ESTIMATORS))
+    if unknown:
+        raise InputError(f"unknown estimators {unknown}; known: {', '.join(ESTIMATORS)}")
+    if ppo_mode not in ("sample", "greedy"):
+        raise InputError(f"ppo_mode must be 'sample' or 'greedy', got {ppo_mode!r}")
+    simulator, logging_policy = load_simulator(env, sim, world_config, world_sets)
+    fitted = simulator if isinstance(simulator, FittedSimulator) else None
+
+    def build(spec: str, counts: np.ndarray | None) -> tuple[str, Any]:
+        return policy_from_spec(
+            spec, simulator, fitted, logging_policy, counts, ppo_mode == "greedy", offline=True
+        )
+
+    checked = {p: None if p == "popularity-log" else build(p, None) for p in specs}
+    logger.info(f"reading and replaying {logs}")
+    ds = load(logs)
+    counts = log_item_counts(ds.log, ds.catalog)
+    named = dict(entry or build(spec, counts) for spec, entry in checked.items())
+    req = replay(
+        ds.log,
+        ds.catalog,
+        simulator.state_encoder,
+        simulator.slate_size,
+        consumed=not simulator.allow_repeats,
+    )
+    truth = "known world" if env == "known-world" else "fitted simulator"
+    report, results = run_ope(
+        req,
+        named,
+        simulator,
+        estimators,
+        truth=truth if truth_users > 0 else None,
+        truth_users=truth_users,
+        n_bootstrap=n_bootstrap,
+        samples=samples,
+        provenance={"logs": logs, "env": env, "sim": str(sim) if sim else None, "policies": specs},
+    )
+    write_report(report, results, out)
+    return report
 
 
 # ------------------------------------------------------------------------------ writing

@@ -14,7 +14,7 @@ opinion, and the fidelity report beside it says how far to trust it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import logging
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from ltvrec.agents.evaluation import (
 from ltvrec.agents.policies import PPOPolicy
 from ltvrec.agents.train_ppo import SignalPolicy, TrainConfig, train
 from ltvrec.config import EncodeConfig
-from ltvrec.encoders import EmbeddingCache, TransformerTextEncoder
+from ltvrec.encoders import EmbeddingCache, text_encoder
 from ltvrec.encoders.items import encode_catalog
 from ltvrec.interactions import ItemCatalog, fetch, load
 from ltvrec.interactions.io import atomic_path
@@ -44,10 +44,10 @@ from ltvrec.simulators.fidelity import fidelity_report, write_report
 from ltvrec.simulators.logs import simulate_log
 from ltvrec.simulators.policies import SimPolicy
 
+logger = logging.getLogger(__name__)
+
 BASELINES = ("greedy-model", "popularity-log", "random")
 """The log-buildable baselines of a real data set (its logging policy is unknown)."""
-
-Say = Callable[[str], None]
 
 
 def run_pipeline(
@@ -57,8 +57,9 @@ def run_pipeline(
     fit_config: FitConfig | None = None,
     eval_users: int = 500,
     seeds: int = 1,
-    say: Say | None = None,
     ope_users: int = 300,
+    ope_truth_users: int = 1000,
+    fidelity_users: int = 2000,
 ) -> dict[str, Any]:
     """Run every stage on ``dataset``; see the module docstring. Returns the report.
 
@@ -66,28 +67,32 @@ def run_pipeline(
         seeds: PPO training runs (seed ``i`` also draws evaluation batch ``i``, the same
             users for every policy, so values pair by seed). A "wins" claim needs >= 5.
         eval_users: simulated users per seed and policy.
+        ope_users: users in the OPE section's simulated log (0: no OPE section).
+        ope_truth_users: users for each OPE target's on-policy value in the simulator.
+        fidelity_users: simulated users behind the fidelity report's distributions.
     """
     out = Path(out)
-    say = say or (lambda _m: None)
     tcfg = train_config or TrainConfig(steps=200_000, eval_every=50_000, checkpoint_every=0)
     fcfg = fit_config or FitConfig()
-    say(f"fetching {dataset}")
+    logger.info(f"fetching {dataset}")
     fetch(dataset)
     ds = load(dataset)
-    say(f"encoding {ds.catalog.n_items:,} item texts")
+    logger.info(f"encoding {ds.catalog.n_items:,} item texts")
     ecfg = EncodeConfig()
     encoding = encode_catalog(
         ds.catalog,
-        TransformerTextEncoder(),
+        text_encoder(ecfg),
         ecfg.dim,
         EmbeddingCache(),
         provenance={"dataset": ds.name},
     )
     encoding.save(out / "encoding")
-    say("fitting the simulator (fidelity: on a time split)")
-    fidelity, _ = fidelity_report(ds.log, ds.catalog, encoding.embeddings, fcfg)
+    logger.info("fitting the simulator (fidelity: on a time split)")
+    fidelity, _ = fidelity_report(
+        ds.log, ds.catalog, encoding.embeddings, fcfg, n_sim_users=fidelity_users
+    )
     write_report(fidelity, out / "fidelity", ds.name)
-    say("fitting the simulator on the whole log")
+    logger.info("fitting the simulator on the whole log")
     sim = fit_simulator(
         ds.log,
         ds.catalog,
@@ -98,7 +103,7 @@ def run_pipeline(
     sim.save(out / "simulator")
     models, curves = [], []
     for seed in range(seeds):
-        say(f"training PPO on the fitted simulator ({tcfg.steps:,} steps, seed {seed})")
+        logger.info(f"training PPO on the fitted simulator ({tcfg.steps:,} steps, seed {seed})")
         model, curve = train(
             sim,
             replace(tcfg, seed=seed),
@@ -111,7 +116,7 @@ def run_pipeline(
         )
         models.append(model)
         curves.append(curve)
-    say(f"evaluating on {eval_users} simulated users x {seeds} seeds")
+    logger.info(f"evaluating on {eval_users} simulated users x {seeds} seeds")
     policies: dict[str, SimPolicy | list[SimPolicy]] = {
         "ppo": [PPOPolicy(m.policy) for m in models],  # type: ignore[arg-type]
         "ppo (start, step 0)": [start_policy(m.policy) for m in models],
@@ -126,7 +131,7 @@ def run_pipeline(
         for b in (*BASELINES, "ppo (start, step 0)")
     }
     ope = (
-        _offline_evaluation(sim, ds.catalog, models[0], out / "ope", ope_users, say)
+        _offline_evaluation(sim, ds.catalog, models[0], out / "ope", ope_users, ope_truth_users)
         if ope_users > 0
         else None
     )
@@ -163,7 +168,14 @@ def start_policy(policy: Any) -> SimPolicy:
         raise ValueError("this policy was trained without a start (start='none')")
     w0, w1 = (float(w) for w in policy.signal_weight_init)
     weights = (w0, w1)
-    return SignalPolicy(policy.signals, weights, deterministic=True, name="ppo (start, step 0)")
+    return SignalPolicy(
+        policy.signals,
+        weights,
+        deterministic=True,
+        name="ppo (start, step 0)",
+        shortlist=policy.shortlist,
+        shortlist_explore=policy.shortlist_explore,
+    )
 
 
 def _offline_evaluation(
@@ -172,12 +184,12 @@ def _offline_evaluation(
     model: Any,
     out: Path,
     users: int,
-    say: Say,
+    truth_users: int = 1000,
 ) -> dict[str, Any]:
     """The OPE report for PPO vs baselines. ml-100k has no propensities, so the log is
     drawn from the fitted simulator under a known stochastic logging policy (Plackett-Luce
     on popularity); the simulator's own on-policy values sit beside the estimates."""
-    say(f"offline evaluation on a logged sample of {users} simulated users")
+    logger.info(f"offline evaluation on a logged sample of {users} simulated users")
     logging = PlackettLucePolicy(popularity_scores(sim), sim.slate_size, name="logging")
     log = simulate_log(sim, logging, users, seed=2024)
     # Simulated logs name items by their index: the same catalog, re-keyed.
@@ -194,7 +206,7 @@ def _offline_evaluation(
         policies,
         sim,
         truth="fitted simulator",
-        truth_users=1000,
+        truth_users=truth_users,
         n_bootstrap=500,
         provenance={
             "logs": "simulated from the fitted simulator (ml-100k has no propensities)",
@@ -202,7 +214,6 @@ def _offline_evaluation(
             "(it does not mask consumed items; targets that do give such slates 0)",
             "users": users,
         },
-        say=say,
     )
     write_ope_report(report, results, out)
     return report

@@ -30,8 +30,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import logging
 import traceback
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -40,8 +40,12 @@ import numpy as np
 import yaml
 from scipy import stats
 
+from ltvrec.config import build_config
+from ltvrec.errors import ConfigError
 from ltvrec.interactions.io import atomic_path
 from ltvrec.scale import local_ray
+
+logger = logging.getLogger(__name__)
 
 BACKENDS = ("local", "ray")
 
@@ -84,9 +88,9 @@ class SweepSpec:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(raw) - known)
         if unknown:
-            raise ValueError(f"{path}: unknown keys {unknown}; known: {', '.join(sorted(known))}")
+            raise ConfigError(f"{path}: unknown keys {unknown}; known: {', '.join(sorted(known))}")
         if "name" not in raw:
-            raise ValueError(f"{path}: a sweep needs a name")
+            raise ConfigError(f"{path}: a sweep needs a name")
         spec = cls(**raw)
         spec.check()
         return spec
@@ -101,19 +105,23 @@ class SweepSpec:
         for key in [*self.grid, *space]:
             part, _, name = key.partition(".")
             if part not in valid or name not in valid[part]:
-                raise ValueError(
+                raise ConfigError(
                     f"sweep key {key!r} is not train.<TrainConfig field> or "
                     "world.<KnownWorldConfig field>"
                 )
         for key, values in self.grid.items():
             if not isinstance(values, list) or not values:
-                raise ValueError(f"grid {key!r} needs a non-empty list of values")
+                raise ConfigError(f"grid {key!r} needs a non-empty list of values")
         if self.env not in ("known-world", "fitted"):
-            raise ValueError(f"env must be known-world or fitted, got {self.env!r}")
+            raise ConfigError(f"env must be known-world or fitted, got {self.env!r}")
         if self.env == "fitted" and not self.sim:
-            raise ValueError("env fitted needs sim: DIR (from `ltvrec sim fit`)")
+            raise ConfigError("env fitted needs sim: DIR (from `ltvrec sim fit`)")
         if not self.seeds:
-            raise ValueError("seeds must list at least one seed")
+            raise ConfigError("seeds must list at least one seed")
+        # The shared settings must make valid configs before any trial runs.
+        build_config(TrainConfig, self.train)
+        if self.env == "known-world":
+            build_config(KnownWorldConfig, self.world)
 
     def trials(self) -> list[Trial]:
         """Grid combinations (and random draws) x seeds, in a stable order."""
@@ -182,14 +190,12 @@ def _train_and_evaluate(spec: SweepSpec, trial: Trial, folder: Path) -> dict[str
         **{k[6:]: v for k, v in trial.settings.items() if k.startswith("train.")},
     }
     train_over.update(seed=trial.seed, torch_threads=1)
-    if "hidden" in train_over:
-        train_over["hidden"] = tuple(train_over["hidden"])
     sim: Any = (
-        KnownWorld(KnownWorldConfig(**world_over))
+        KnownWorld(build_config(KnownWorldConfig, world_over))
         if spec.env == "known-world"
         else FittedSimulator.load(str(spec.sim))
     )
-    cfg = TrainConfig(**train_over)
+    cfg = build_config(TrainConfig, train_over)
     model, _ = train(
         sim, cfg, folder / "policy", provenance={"sweep": spec.name, "trial": trial.id}
     )
@@ -252,10 +258,8 @@ def run_sweep(
     backend: str = "local",
     max_concurrent: int = 2,
     address: str | None = None,
-    say: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run every trial not finished yet, then aggregate all of them."""
-    say = say or (lambda _m: None)
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     # Absolute paths: Ray Tune runs each trial in its own working directory.
@@ -267,11 +271,13 @@ def run_sweep(
     trials = spec.trials()
     todo = [t for t in trials if _done(root, t) is None]
     done = len(trials) - len(todo)
-    say(f"{len(trials)} trials, {done} already done, {len(todo)} to run ({backend})")
+    logger.info(f"{len(trials)} trials, {done} already done, {len(todo)} to run ({backend})")
     if todo and backend == "local":
         for i, t in enumerate(todo, 1):
             r = run_trial(spec, t, root)
-            say(f"trial {i}/{len(todo)} {t.id}: " + (r.get("error") or f"value {r['value']:.2f}"))
+            logger.info(
+                f"trial {i}/{len(todo)} {t.id}: " + (r.get("error") or f"value {r['value']:.2f}")
+            )
     elif todo:
         _run_ray(spec, todo, root, max_concurrent, address)
     return summarise(spec, trials, root)

@@ -31,15 +31,15 @@ from typing import Any
 
 import numpy as np
 
-from ltvrec import __version__
-from ltvrec.interactions.io import sha256_file
+from ltvrec.artifacts import read_record, write_record
+from ltvrec.errors import ArtifactError, ArtifactNotFoundError
 
 FORMAT_VERSION = 1
 OPSET = 17
 FILES = ("policy.onnx", "item_embeddings.npy", "state_encoder.json", "items.json")
 
 
-class BundleError(ValueError):
+class BundleError(ArtifactError):
     """A bundle that cannot be served: missing files, altered files, wrong versions."""
 
 
@@ -141,10 +141,7 @@ def export_bundle(
         if layout.size != state_dim:
             raise BundleError(f"the policy reads {state_dim} state features, encoder {layout.size}")
         manifest = {
-            "format_version": FORMAT_VERSION,
-            "ltvrec_version": __version__,
             "onnx_opset": OPSET,
-            "versions": {"torch": th.__version__, "onnx": onnx.__version__},
             "n_items": int(emb.shape[0]),
             "item_dim": int(emb.shape[1]),
             "state_size": state_dim,
@@ -159,10 +156,8 @@ def export_bundle(
                 "config": meta.get("config"),
                 "provenance": meta.get("provenance"),
             },
-            "provenance": provenance or {},
-            "sha256": {name: sha256_file(tmp / name) for name in FILES},
         }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        write_record(tmp, "bundle", FORMAT_VERSION, list(FILES), manifest, provenance or {})
         if out.exists():
             out.rmdir()
         tmp.rename(out)  # the bundle appears whole or not at all
@@ -170,6 +165,50 @@ def export_bundle(
         if tmp.exists():
             shutil.rmtree(tmp)
     return out
+
+
+def export_trained(
+    policy_dir: str | Path,
+    out: str | Path,
+    env: str | None = None,
+    sim: str | Path | None = None,
+    world_config: str | Path | None = None,
+    session_gap_minutes: float = 30.0,
+) -> Path:
+    """:func:`export_bundle` for a policy trained by ``ltvrec train`` (or a pipeline):
+    by default on the simulator it was trained on (recorded in its ``policy.json``), so
+    ``ltvrec export --policy runs/demo/ppo --out B`` needs nothing else."""
+    from ltvrec.simulators.known_world import KnownWorld
+    from ltvrec.simulators.load import load_simulator
+
+    if env is None:
+        env, trained_sim = trained_on(policy_dir)
+        sim = sim if sim is not None else trained_sim
+    simulator, _ = load_simulator(env, sim, world_config)
+    if isinstance(simulator, KnownWorld):
+        ids, texts = list(range(simulator.n_items)), list(simulator.items.titles)
+    else:
+        ids, texts = list(simulator.item_ids), None  # type: ignore[attr-defined]
+    return export_bundle(
+        policy_dir,
+        simulator.item_embeddings,
+        simulator.state_encoder.decay,
+        ids,
+        out,
+        texts=texts,
+        session_gap_minutes=session_gap_minutes,
+        provenance={"env": env, "sim": str(sim) if sim else None},
+    )
+
+
+def trained_on(policy_dir: str | Path) -> tuple[str, Path | None]:
+    """``(env, simulator folder or None)`` a trained policy records in its provenance;
+    ``('known-world', None)`` when it records none."""
+    meta_file = Path(policy_dir) / "policy.json"
+    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    provenance = meta.get("provenance", {})
+    sim = provenance.get("sim")
+    return provenance.get("env") or "known-world", Path(sim) if sim else None
 
 
 def read_manifest(folder: str | Path) -> dict[str, Any]:
@@ -180,29 +219,10 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
         BundleError: naming the missing or altered file, or the incompatible version.
     """
     folder = Path(folder)
-    path = folder / "manifest.json"
-    if not path.is_file():
-        raise BundleError(
-            f"{folder} is not a bundle (no manifest.json); make one with: "
-            "ltvrec export --policy DIR --out BUNDLE"
-        )
     try:
-        manifest: dict[str, Any] = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise BundleError(f"{path} is not valid JSON ({e}); the bundle is damaged") from e
-    version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
-        raise BundleError(
-            f"{folder}: bundle format {version}, this ltvrec ({__version__}) serves format "
-            f"{FORMAT_VERSION}; re-export the policy with this version"
-        )
+        manifest = read_record(folder, "bundle", FORMAT_VERSION, list(FILES))
+    except (ArtifactError, ArtifactNotFoundError) as e:
+        raise BundleError(str(e)) from None
     if manifest.get("onnx_opset", 0) > OPSET:
         raise BundleError(f"{folder}: ONNX opset {manifest['onnx_opset']} is newer than {OPSET}")
-    hashes = manifest.get("sha256", {})
-    for name in FILES:
-        f = folder / name
-        if not f.is_file():
-            raise BundleError(f"{folder} is incomplete: {name} is missing")
-        if hashes.get(name) != sha256_file(f):
-            raise BundleError(f"{f} does not match the sha256 in manifest.json; it was altered")
     return manifest

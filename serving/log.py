@@ -173,3 +173,16 @@ def write_log_folder(log: InteractionLog, catalog: ItemCatalog, out: str | Path)
     write_log(log, out / "log.parquet")
     write_catalog(catalog, out / "catalog.parquet")
     return out
+
+
+def served_log_folder(log_dir: str | Path, bundle: str | Path, out: str | Path) -> tuple[int, int]:
+    """``ltvrec served-log``: the service's log in ``log_dir``, joined with the catalog
+    of the ``bundle`` that served it, written as a log folder to ``out``; returns the
+    number of served requests and of clicks."""
+    from ltvrec.serving.runtime import Runtime
+
+    runtime = Runtime(bundle)
+    catalog = bundle_catalog(runtime.item_ids, runtime.texts)
+    log = read_served_log(log_dir, catalog)
+    write_log_folder(log, catalog, out)
+    return int(log.frame["request_id"].nunique()), int(log.frame["click"].sum())

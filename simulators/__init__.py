@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from ltvrec.simulators.base import SessionSimulator, SimState, StepResult, UserSimulator
     from ltvrec.simulators.fitted import FitConfig, FittedSimulator, fit_simulator, replay_log
     from ltvrec.simulators.known_world import KnownWorld, KnownWorldConfig, make_items
-    from ltvrec.simulators.logs import known_world_catalog, simulate_log
+    from ltvrec.simulators.load import load_simulator
+    from ltvrec.simulators.logs import known_world_catalog, simulate_log, write_known_world_logs
     from ltvrec.simulators.policies import (
         GreedyPolicy,
         PlackettLucePolicy,
@@ -43,6 +44,8 @@ _LAZY = {
     "make_items": "ltvrec.simulators.known_world",
     "known_world_catalog": "ltvrec.simulators.logs",
     "simulate_log": "ltvrec.simulators.logs",
+    "write_known_world_logs": "ltvrec.simulators.logs",
+    "load_simulator": "ltvrec.simulators.load",
     "GreedyPolicy": "ltvrec.simulators.policies",
     "PlackettLucePolicy": "ltvrec.simulators.policies",
     "PopularityPolicy": "ltvrec.simulators.policies",
@@ -80,8 +83,10 @@ __all__ = [
     "evaluate",
     "fit_simulator",
     "known_world_catalog",
+    "load_simulator",
     "make_items",
     "mean_ci",
     "replay_log",
     "simulate_log",
+    "write_known_world_logs",
 ]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,8 @@ from ltvrec.simulators.fitted import (
 )
 from ltvrec.simulators.policies import PlackettLucePolicy, SimPolicy
 from ltvrec.simulators.rollout import evaluate, run_users
+
+logger = logging.getLogger(__name__)
 
 
 def kaplan_meier(times: np.ndarray, censored: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -340,3 +343,35 @@ def write_report(report: dict[str, Any], folder: str | Path, title: str) -> Path
     with atomic_path(folder / "fidelity.md") as tmp:
         tmp.write_text("\n".join(lines))
     return folder
+
+
+def report_for_saved(
+    sim_dir: str | Path,
+    data: str | Path,
+    out: str | Path,
+    test_fraction: float = 0.2,
+    n_sim_users: int = 2000,
+) -> Path:
+    """``ltvrec sim report``: the fidelity report of a saved simulator's recipe (its
+    fit config and item vectors) on the data set it was fitted on, written to ``out``."""
+    from ltvrec.errors import InputError
+    from ltvrec.interactions.datasets import load
+    from ltvrec.simulators.fitted import fit_config_of
+
+    sim = FittedSimulator.load(sim_dir)
+    ds = load(data)
+    if list(sim.item_ids) != list(ds.catalog.item_ids):
+        raise InputError(f"{sim_dir} was fitted on other items than {ds.name}'s catalog")
+    logger.info(
+        f"refitting on the first {1 - test_fraction:.0%} of time and simulating "
+        f"{n_sim_users:,} users"
+    )
+    report, _ = fidelity_report(
+        ds.log,
+        ds.catalog,
+        sim.item_embeddings,
+        fit_config_of(sim),
+        test_fraction,
+        n_sim_users=n_sim_users,
+    )
+    return write_report(report, out, ds.name)

@@ -31,19 +31,26 @@ assumptions); no pickle.
 
 from __future__ import annotations
 
-import json
+import logging
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from ltvrec.artifacts import HEADER, read_record, write_record
 from ltvrec.encoders.state import UserStateEncoder
-from ltvrec.interactions.io import atomic_path, read_artifact_meta, sha256_file
+from ltvrec.errors import ConfigError
+from ltvrec.interactions.io import atomic_path
 from ltvrec.interactions.schema import InteractionLog, ItemCatalog, LogValidationError
 from ltvrec.simulators.base import SessionSimulator, SimState
+
+if TYPE_CHECKING:
+    from ltvrec.encoders.items import ItemEncoding
+    from ltvrec.interactions.datasets import Dataset
+
+logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 REWARD_FLOOR = 1e-3
@@ -90,11 +97,13 @@ class FitConfig:
 
     def __post_init__(self) -> None:
         if self.repeats not in ("auto", "allow", "forbid"):
-            raise ValueError(f"repeats must be 'auto', 'allow' or 'forbid', got {self.repeats!r}")
+            raise ConfigError(f"repeats must be 'auto', 'allow' or 'forbid', got {self.repeats!r}")
         if self.hidden < 1 or self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("hidden, epochs and batch_size must be >= 1")
+            raise ConfigError("hidden, epochs and batch_size must be >= 1")
         if not 0 < self.assumed_click_rate < 1:
-            raise ValueError(f"assumed_click_rate must be in (0, 1), got {self.assumed_click_rate}")
+            raise ConfigError(
+                f"assumed_click_rate must be in (0, 1), got {self.assumed_click_rate}"
+            )
 
 
 # --------------------------------------------------------------------- trajectories
@@ -599,8 +608,6 @@ class FittedSimulator(SessionSimulator):
         """Write ``simulator.safetensors`` then ``simulator.json`` (atomic, that order)."""
         from safetensors.numpy import save_file
 
-        from ltvrec import __version__
-
         folder = Path(folder)
         arrays = {
             k: np.ascontiguousarray(v, dtype=np.float64 if v.dtype == np.float64 else np.float32)
@@ -609,8 +616,7 @@ class FittedSimulator(SessionSimulator):
         with atomic_path(folder / "simulator.safetensors") as tmp:
             save_file(arrays, str(tmp))
         meta = {
-            **self.meta,
-            "format_version": FORMAT_VERSION,
+            **{k: v for k, v in self.meta.items() if k not in (*HEADER, "arrays_sha256")},
             "slate_size": self.slate_size,
             "horizon_days": self.horizon_days,
             "state_decay": self.state_decay,
@@ -618,12 +624,8 @@ class FittedSimulator(SessionSimulator):
             "allow_repeats": self.allow_repeats,
             "state_layout": self.state_encoder.layout.to_dict(),
             "item_ids": [i.item() if hasattr(i, "item") else i for i in self.item_ids],
-            "arrays_sha256": sha256_file(folder / "simulator.safetensors"),
-            "ltvrec_version": __version__,
-            "saved": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        with atomic_path(folder / "simulator.json") as tmp:
-            tmp.write_text(json.dumps(meta, indent=2, default=str) + "\n")
+        write_record(folder, "simulator", FORMAT_VERSION, ["simulator.safetensors"], meta)
         return folder
 
     @classmethod
@@ -632,14 +634,8 @@ class FittedSimulator(SessionSimulator):
         from safetensors.numpy import load_file
 
         folder = Path(folder)
-        meta = read_artifact_meta(
-            folder,
-            "simulator.json",
-            "simulator.safetensors",
-            "arrays_sha256",
-            "a fitted simulator",
-            "ltvrec sim fit --data ... --out DIR",
-            FORMAT_VERSION,
+        meta = read_record(
+            folder, "simulator", FORMAT_VERSION, ["simulator.safetensors"], "arrays_sha256"
         )
         t = load_file(str(folder / "simulator.safetensors"))
         rs = t["reward_scalars"]
@@ -797,3 +793,35 @@ def _repeat_share(traj: Trajectories) -> float:
 
 
 __all__ = ["FitConfig", "FittedSimulator", "Trajectories", "fit_simulator", "replay_log"]
+
+
+def fit_dataset(
+    ds: Dataset, encoding: ItemEncoding, config: FitConfig, out: str | Path
+) -> FittedSimulator:
+    """``ltvrec sim fit``: :func:`fit_simulator` on a loaded data set and its item
+    encoding, saved to ``out`` with what it was built from (data files' sha256, the
+    encoder's identity, the texts' hash)."""
+    logger.info(f"fitting on {ds.log.n_requests:,} requests")
+    sim = fit_simulator(
+        ds.log,
+        ds.catalog,
+        encoding.embeddings,
+        config,
+        provenance={
+            "dataset": ds.name,
+            "data_files": ds.provenance.get("converted_files", {}),
+            "encoder": encoding.identity.to_dict(),
+            "texts_sha256": encoding.texts_sha256,
+        },
+    )
+    sim.save(out)
+    return sim
+
+
+def fit_config_of(sim: FittedSimulator) -> FitConfig:
+    """The :class:`FitConfig` a saved simulator was fitted with (fields this version
+    does not know are dropped; missing ones take their defaults)."""
+    from dataclasses import fields
+
+    known = {f.name for f in fields(FitConfig)}
+    return FitConfig(**{k: v for k, v in sim.meta.get("config", {}).items() if k in known})

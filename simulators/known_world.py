@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ltvrec.encoders.state import UserStateEncoder
+from ltvrec.errors import ConfigError
 from ltvrec.simulators.base import RNG, SessionSimulator, SimState, per_user
 
 TOPIC_WORDS: dict[str, tuple[str, ...]] = {
@@ -136,17 +137,17 @@ class KnownWorldConfig:
 
     def __post_init__(self) -> None:
         if not 1 <= self.n_topics <= len(TOPIC_WORDS):
-            raise ValueError(f"n_topics must be in [1, {len(TOPIC_WORDS)}], got {self.n_topics}")
+            raise ConfigError(f"n_topics must be in [1, {len(TOPIC_WORDS)}], got {self.n_topics}")
         if not 1 <= self.slate_size <= self.n_items:
-            raise ValueError(
+            raise ConfigError(
                 f"slate_size must be in [1, n_items={self.n_items}], got {self.slate_size}"
             )
         if not 0 <= self.clickbait_share <= 1:
-            raise ValueError(f"clickbait_share must be in [0, 1], got {self.clickbait_share}")
+            raise ConfigError(f"clickbait_share must be in [0, 1], got {self.clickbait_share}")
         if self.reward not in ("click", "price"):
-            raise ValueError(f"reward must be 'click' or 'price', got {self.reward!r}")
+            raise ConfigError(f"reward must be 'click' or 'price', got {self.reward!r}")
         if self.horizon_days <= 0 or self.return_gap_days <= 0:
-            raise ValueError("horizon_days and return_gap_days must be > 0")
+            raise ConfigError("horizon_days and return_gap_days must be > 0")
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,22 @@ the policy provides them, and the session id the service would know.
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from ltvrec.errors import InputError
 from ltvrec.interactions.schema import InteractionLog, ItemCatalog
 from ltvrec.simulators.base import SimState, StepResult, UserSimulator
 from ltvrec.simulators.rollout import SimPolicy, run_users
+
+if TYPE_CHECKING:
+    from ltvrec.simulators.known_world import KnownWorldConfig
+
+logger = logging.getLogger(__name__)
 
 LOG_START = pd.Timestamp("2024-01-01", tz="UTC")
 
@@ -93,3 +101,45 @@ def known_world_catalog(titles: list[str], price: np.ndarray) -> ItemCatalog:
     return ItemCatalog.from_frame(
         pd.DataFrame({"item_id": np.arange(len(titles)), "text": titles, "price": price})
     )
+
+
+def write_known_world_logs(
+    cfg: KnownWorldConfig, users: int, seed: int, out: str | Path
+) -> InteractionLog:
+    """Logs of the known world's logging policy (exact propensities) written to ``out``
+    as ``log.parquet``, ``catalog.parquet`` and ``provenance.json`` (the world's config,
+    users, seed and the files' sha256), a data folder every command reads."""
+    import json
+
+    from ltvrec import __version__
+    from ltvrec.config import config_to_dict
+    from ltvrec.interactions.io import atomic_path, sha256_file, write_catalog, write_log
+    from ltvrec.simulators.known_world import KnownWorld
+    from ltvrec.simulators.policies import PlackettLucePolicy
+
+    if users < 1:
+        raise InputError(f"users must be >= 1, got {users}")
+    out = Path(out)
+    logger.info("building the known world")
+    world = KnownWorld(cfg)
+    policy = PlackettLucePolicy(world.logging_scores(), world.slate_size)
+    logger.info(f"simulating {users:,} users over {cfg.horizon_days:g} days")
+    log = simulate_log(world, policy, users, seed)
+    logger.info("writing")
+    write_log(log, out / "log.parquet")
+    catalog = known_world_catalog(world.items.titles, world.items.price)
+    write_catalog(catalog, out / "catalog.parquet")
+    provenance = {
+        "name": "known-world",
+        "source": {
+            "simulator": "KnownWorld",
+            "config": config_to_dict(cfg),
+            "users": users,
+            "seed": seed,
+        },
+        "converted_files": {f: sha256_file(out / f) for f in ("log.parquet", "catalog.parquet")},
+        "ltvrec_version": __version__,
+    }
+    with atomic_path(out / "provenance.json") as tmp:
+        tmp.write_text(json.dumps(provenance, indent=2) + "\n")
+    return log

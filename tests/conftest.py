@@ -3,11 +3,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 import pytest
 
 from ltvrec.interactions import Dataset, data_dir, load
 from ltvrec.interactions.datasets import is_fetched
+from ltvrec.ope import Trajectories
 
 
 def _real(name: str) -> Dataset:
@@ -56,3 +62,43 @@ def tiny_log_frame() -> pd.DataFrame:
 
 def tiny_catalog_frame() -> pd.DataFrame:
     return pd.DataFrame({"item_id": [1, 2, 3], "text": ["red shoes", "blue hat", "green scarf"]})
+
+
+def ltvrec(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the command line as a user would (a fresh process)."""
+    return subprocess.run(
+        [sys.executable, "-m", "ltvrec", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def hand_trajectories() -> Trajectories:
+    """Two users whose estimator values are computed by hand in test_ope_sequential.
+
+    User 0: rewards (1, 0, 2), ratios (2, 0.5, 1); user 1: reward (1), ratio (0.5)."""
+    from ltvrec.ope import Trajectories
+
+    return Trajectories(
+        user=np.array([0, 0, 0, 1]),
+        step=np.array([0, 1, 2, 0]),
+        reward=np.array([1.0, 0.0, 2.0, 1.0]),
+        behaviour=np.array([0.25, 0.5, 0.5, 0.5]),
+        target=np.array([0.5, 0.25, 0.5, 0.25]),
+    )
+
+
+@pytest.fixture(scope="session")
+def ml100k_small(ml100k: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder with ml-100k's first 60 movies and their ratings: real titles for
+    the tests that run the command line end to end, at a fraction of the cost."""
+    from ltvrec.interactions import InteractionLog, ItemCatalog, write_catalog, write_log
+
+    keep = set(ml100k.catalog.item_ids[:60])
+    frame = ml100k.log.frame
+    folder = tmp_path_factory.mktemp("ml100k-small")
+    catalog = ml100k.catalog.frame[ml100k.catalog.frame["item_id"].isin(keep)]
+    write_catalog(
+        ItemCatalog.from_frame(catalog.reset_index(drop=True)), folder / "catalog.parquet"
+    )
+    log = frame[frame["item_id"].isin(keep)].reset_index(drop=True)
+    write_log(InteractionLog.from_frame(log), folder / "log.parquet")
+    return folder

@@ -56,7 +56,7 @@ def test_stop_and_resume_continues_the_same_run(world: KnownWorld, tmp_path: Pat
     out = tmp_path / "run"
     train(world, replace(TINY, steps=1024), out)
     model, curve = train(world, TINY, out, resume=True)
-    assert model.num_timesteps >= 2048
+    assert model.num_timesteps == 2048  # 1,024 more, not 2,048 more
     assert [p["steps"] for p in curve] == [1024, 2048]  # the first leg's curve is kept
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         train(world, TINY, tmp_path / "nothing", resume=True)

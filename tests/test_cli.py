@@ -8,15 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import tiny_catalog_frame, tiny_log_frame
+from conftest import ltvrec, tiny_catalog_frame, tiny_log_frame
 
 from ltvrec import __version__
-
-
-def ltvrec(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ltvrec", *args], capture_output=True, text=True, timeout=300
-    )
 
 
 def test_version_and_help() -> None:
@@ -85,3 +79,63 @@ def test_config_show_lists_every_field_with_its_doc() -> None:
     for name in ("session_gap_minutes", "valid_fraction", "test_fraction", "split", "seed"):
         assert name in out
     assert "Inactivity gap" in out
+
+
+def test_help_loads_nothing_heavy() -> None:
+    # `ltvrec --help` must answer at once: the CLI package imports no library at the top.
+    heavy = ("torch", "pandas", "scipy", "sklearn", "stable_baselines3", "transformers")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys, ltvrec.cli; print([m for m in {heavy!r} if m in sys.modules])",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == "[]", done.stderr
+
+
+def _run_main(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    from ltvrec import cli
+
+    monkeypatch.setattr(sys, "argv", ["ltvrec", *args])
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    return int(info.value.code or 0)
+
+
+def test_a_bug_is_reported_as_one_and_debug_shows_its_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import ltvrec.cli
+    import ltvrec.interactions
+
+    tiny_log_frame().to_csv(tmp_path / "log.csv", index=False)
+
+    def broken(*_: object) -> None:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(ltvrec.interactions, "describe_log", broken)
+    monkeypatch.setattr(ltvrec.cli, "_debug", False)
+    assert _run_main(monkeypatch, "data", "describe", str(tmp_path / "log.csv"), "--json") == 1
+    err = capsys.readouterr().err
+    assert "error: KeyError: 'a bug'" in err and "--debug" in err
+    with pytest.raises(KeyError, match="a bug"):
+        _run_main(monkeypatch, "--debug", "data", "describe", str(tmp_path / "log.csv"), "--json")
+
+
+def test_user_errors_stay_one_line_and_quiet_hides_progress(tmp_path: Path) -> None:
+    bad = ltvrec("train", "--out", str(tmp_path / "p"), "--set", "learning_rate=fast")
+    assert bad.returncode == 1
+    assert bad.stderr.strip().splitlines() == [
+        "error: TrainConfig: learning_rate: Input should be a valid number, unable to parse "
+        "string as a number (got 'fast')"
+    ]
+    out = tmp_path / "logs"
+    loud = ltvrec("simulate", "known-world", "--out", str(out), "--users", "3")
+    quiet = ltvrec("-q", "simulate", "known-world", "--out", str(out), "--users", "3")
+    assert loud.returncode == quiet.returncode == 0
+    assert "- simulating 3 users" in loud.stderr and "simulating" not in quiet.stderr
+    assert quiet.stdout == loud.stdout

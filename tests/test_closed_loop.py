@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import ltvrec
 from fastapi.testclient import TestClient
-from test_cli import ltvrec
 
 from ltvrec.agents.policies import PPOPolicy, load_policy
 from ltvrec.agents.train_ppo import TrainConfig, train

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ltvrec.encoders import DEFAULT_MODEL, ItemEncoding, TransformerTextEncoder
@@ -39,19 +40,24 @@ def test_parity_with_sentence_transformers_on_all_ml100k_titles(
 ) -> None:
     from sentence_transformers import SentenceTransformer
 
+    from ltvrec.encoders import EmbeddingCache, encode_cached
+
     texts = ml100k.catalog.texts
-    ours = minilm.encode(texts)
+    # Through the user's embedding cache: what the pipeline reads later in the session
+    # (a hit there instead of a second encoding of the same titles).
+    ours = encode_cached(minilm, texts, EmbeddingCache())
     st = SentenceTransformer(str(default_model_dir()), device="cpu")
     ref = st.encode(texts, batch_size=64, convert_to_numpy=True)
     assert ours.embeddings.shape == (1682, 384) and ours.n_truncated == 0
     assert np.abs(ours.embeddings - ref).max() <= 1e-5
 
 
-@pytest.mark.slow
-def test_cli_encode_writes_the_cache_then_hits_it(tmp_path: Path, ml100k: Dataset) -> None:
+def test_cli_encode_writes_the_cache_then_hits_it(
+    tmp_path: Path, ml100k_small: Path, minilm: TransformerTextEncoder
+) -> None:
     def run() -> str:
         done = subprocess.run(
-            [sys.executable, "-m", "ltvrec", "encode", "--dataset", "ml-100k", "--out",
+            [sys.executable, "-m", "ltvrec", "encode", "--dataset", str(ml100k_small), "--out",
              str(tmp_path / "enc"), "--cache-dir", str(tmp_path / "cache"), "--dim", "16"],
             capture_output=True, text=True, timeout=300,
         )  # fmt: skip
@@ -59,12 +65,15 @@ def test_cli_encode_writes_the_cache_then_hits_it(tmp_path: Path, ml100k: Datase
         return done.stdout
 
     first = run()
-    assert "encoded 1,682 items with sentence-transformers/all-MiniLM-L6-v2" in first
+    assert "encoded 60 items with sentence-transformers/all-MiniLM-L6-v2" in first
     assert "items/s" in first and "dim 384 -> 16" in first
     assert len(list((tmp_path / "cache" / "embeddings").glob("*.safetensors"))) == 1
     assert "from the cache" in run()
     enc = ItemEncoding.load(tmp_path / "enc")
-    assert enc.embeddings.shape == (1682, 16)
+    assert enc.embeddings.shape == (60, 16)
+    # The command's vectors are the library encoder's, for the same titles.
+    titles = list(pd.read_parquet(ml100k_small / "catalog.parquet")["text"])
+    np.testing.assert_allclose(enc.raw, minilm.encode(titles).embeddings, atol=1e-6)
     meta = json.loads((tmp_path / "enc" / "encoder.json").read_text())
-    assert meta["provenance"]["dataset"] == "ml-100k"
+    assert meta["provenance"]["dataset"] == ml100k_small.name
     assert meta["encoder"]["weights_sha256"] == DEFAULT_MODEL_SHA256

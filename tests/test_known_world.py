@@ -37,9 +37,11 @@ def test_greedy_clicks_more_but_earns_far_less_long_term(world: KnownWorld) -> N
 
 
 def test_random_policy_is_worst_of_the_three(world: KnownWorld) -> None:
+    # The same users (seed) for all three; each pair's CIs apart.
     rnd = evaluate(world, RandomPolicy(), 1000, seed=2).value
     greedy = evaluate(world, GreedyPolicy(), 1000, seed=2).value
-    assert rnd[2] < greedy[1]
+    quality = evaluate(world, QualityAwarePolicy(world.items.quality, 1.0), 1000, seed=2).value
+    assert rnd[2] < greedy[1] and rnd[2] < quality[1]
 
 
 def test_same_seed_same_trajectories_other_seed_other(world: KnownWorld) -> None:

@@ -62,7 +62,9 @@ def no_repeats(world: KnownWorld) -> FittedSimulator:
     return _fit(world, "forbid")
 
 
-def _policy(sim: FittedSimulator, weights: tuple[float, float]) -> SlateActorCriticPolicy:
+def _policy(
+    sim: FittedSimulator, weights: tuple[float, float], shortlist: int = 0, explore: int = 0
+) -> SlateActorCriticPolicy:
     """A policy module started at ``weights`` of the baselines' signals, untrained."""
     _, _, probe = obs_statistics(sim, 32)
     s, n = sim.state_encoder.size, sim.n_items
@@ -78,6 +80,8 @@ def _policy(sim: FittedSimulator, weights: tuple[float, float]) -> SlateActorCri
         signals=signal_arrays(sim, probe),
         signal_init=weights,
         mask_consumed=not sim.allow_repeats,
+        shortlist=shortlist,
+        shortlist_explore=explore,
     )
 
 
@@ -143,6 +147,44 @@ def test_masked_items_never_appear_and_probabilities_still_sum_to_one() -> None:
         assert not np.isin(drawn, [1, 4]).any(), name
     with pytest.raises(ValueError, match="pass the users' consumed items"):
         PPOPolicy(policy).slate_probabilities(obs, slates)
+
+
+def test_the_shortlist_is_the_union_of_the_signals_tops_plus_hashed_exploration() -> None:
+    # 8 items, slates of 2: every slate enumerated; shortlist 2 per signal + 1 explored.
+    world = KnownWorld(KnownWorldConfig(n_items=8, slate_size=2, horizon_days=5.0))
+    sim = _fit(world, "forbid")
+    policy = _policy(sim, (1.0, 1.0), shortlist=2, explore=1)
+    state = _visited_states(sim, 16)
+    consumed = np.asarray(state.consumed)
+    obs = np.concatenate([state.obs, consumed], axis=1).astype(np.float32)
+    with th.no_grad():
+        feats = policy.signal_features(th.as_tensor(obs)).numpy()
+        scores = policy.scores(th.as_tensor(obs)).numpy()
+    kept = scores > -1e8
+    for i in range(len(obs)):
+        free = np.flatnonzero(~consumed[i])
+        tops = {int(j) for k in (0, 1) for j in free[np.argsort(-feats[i, free, k])[:2]]}
+        got = set(np.flatnonzero(kept[i]))
+        # By hand: both signals' top 2 among the unconsumed, and exactly one more.
+        assert tops <= got and len(got - tops) == min(1, len(free) - len(tops)), i
+        assert not got & set(np.flatnonzero(consumed[i]))
+    # A deterministic function of the observation: the same state, the same set.
+    with th.no_grad():
+        again = policy.scores(th.as_tensor(obs.copy())).numpy() > -1e8
+    np.testing.assert_array_equal(again, kept)
+    # Propensities stay exact given the set: they sum to 1 over all slates, and no slate
+    # outside the set has any probability.
+    slates = enumerate_slates(8, 2)
+    ppo = PPOPolicy(policy, deterministic=False)
+    for i in range(3):
+        probs = ppo.slate_probabilities(
+            np.repeat(state.obs[i : i + 1], len(slates), 0),
+            slates,
+            np.repeat(consumed[i : i + 1], len(slates), 0),
+        )["pscore"]
+        assert probs.sum() == pytest.approx(1.0, abs=1e-9)
+        outside = ~np.isin(slates, np.flatnonzero(kept[i])).all(axis=1)
+        assert probs[outside].max() == 0.0
 
 
 def test_no_repeats_learned_from_a_log_without_them(no_repeats: FittedSimulator) -> None:

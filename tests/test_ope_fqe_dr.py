@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_ope_sequential import _hand
+from conftest import hand_trajectories
 
 from ltvrec.ope import (
     FQE,
@@ -19,7 +19,7 @@ from ltvrec.ope import (
 
 
 def test_dr_with_a_zero_model_is_pdis_and_weighted_dr_is_weighted_pdis() -> None:
-    t = _hand()
+    t = hand_trajectories()
     zero = np.zeros(4)
     for dr, is_ in ((SequentialDR(), PDIS()), (WeightedDR(), WeightedPDIS())):
         assert dr.estimate(t, zero, zero, n_bootstrap=0).value == pytest.approx(
@@ -27,8 +27,8 @@ def test_dr_with_a_zero_model_is_pdis_and_weighted_dr_is_weighted_pdis() -> None
         )
 
 
-def test_sequential_dr_by_hand() -> None:
-    t = _hand()
+def test_sequential_dr_byhand_trajectories() -> None:
+    t = hand_trajectories()
     q = np.array([0.5, 1.0, 1.5, 2.0])
     v = np.array([3.0, 2.0, 1.0, 0.5])
     # Cumulative weights: user 0: 2, 1, 1; user 1: 0.5.
@@ -109,7 +109,7 @@ def test_fqe_rejects_bad_shapes(kwargs: dict[str, np.ndarray], fragment: str) ->
 def test_config_and_value_errors() -> None:
     with pytest.raises(ValueError, match="folds must be >= 2"):
         FQEConfig(folds=1)
-    t = _hand()
+    t = hand_trajectories()
     with pytest.raises(ValueError, match="expected q_logged of shape"):
         SequentialDR().estimate(t, np.zeros(3), np.zeros(4))
     with pytest.raises(ValueError, match="v has NaN"):

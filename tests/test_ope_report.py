@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_cli import ltvrec
+from conftest import ltvrec
 
 from ltvrec.offline import replay
 from ltvrec.ope_report import warnings_for
@@ -38,9 +38,12 @@ def test_ope_report_is_complete_and_self_contained(small_log: Path, tmp_path: Pa
     assert set(logging["estimates"]) == {
         "trajectory-is", "pdis", "weighted-pdis", "fqe", "dr", "weighted-dr"
     }  # fmt: skip
-    for e in logging["estimates"].values():
-        assert e["ci"][0] <= e["value"] <= e["ci"][1] and e["n"] == 150
-    # The target is the logging policy itself: every weight is 1.
+    # The target is the logging policy itself: every weight is 1, so the IS family is
+    # exactly the log's own value per user (an identity, not an interval check).
+    on_policy = report["log"]["on_policy_value_per_user"]
+    for name in ("trajectory-is", "pdis", "weighted-pdis"):
+        assert logging["estimates"][name]["value"] == pytest.approx(on_policy, rel=1e-9)
+        assert logging["estimates"][name]["n"] == 150
     assert logging["estimates"]["pdis"]["ess"] == pytest.approx(150)
     assert logging["estimates"]["pdis"]["max_weight"] == pytest.approx(1.0)
     # A deterministic policy: IS cannot see it, and the report says so.
@@ -59,7 +62,7 @@ def test_ope_report_is_complete_and_self_contained(small_log: Path, tmp_path: Pa
         (["--policy", "greedy"], "cannot evaluate 'greedy' offline"),
         (["--policy", "greedy-oracle"], "cannot evaluate 'greedy-oracle' offline"),
         (["--policy", "greedy-model"], "greedy-model needs a simulator fitted from the logs"),
-        (["--ppo-mode", "argmax"], "--ppo-mode must be 'sample' or 'greedy'"),
+        (["--ppo-mode", "argmax"], "ppo_mode must be 'sample' or 'greedy'"),
     ],
 )
 def test_ope_bad_input_is_one_line(

@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import hand_trajectories
 
 from ltvrec.ope.sequential import PDIS, Trajectories, TrajectoryIS, WeightedPDIS
 from ltvrec.simulators import KnownWorld, PlackettLucePolicy, evaluate, simulate_log
 from ltvrec.simulators.plackett_luce import slate_log_prob
 
 
-def _hand() -> Trajectories:
-    # User 0: rewards (1, 0, 2), ratios (2, 0.5, 1); user 1: reward (1), ratio (0.5).
-    return Trajectories(
-        user=np.array([0, 0, 0, 1]),
-        step=np.array([0, 1, 2, 0]),
-        reward=np.array([1.0, 0.0, 2.0, 1.0]),
-        behaviour=np.array([0.25, 0.5, 0.5, 0.5]),
-        target=np.array([0.5, 0.25, 0.5, 0.25]),
-    )
-
-
 def test_hand_computed_values() -> None:
-    t = _hand()
+    t = hand_trajectories()
     # Trajectory IS: user 0 weight 2*0.5*1 = 1, return 3 -> 3; user 1: 0.5 * 1 -> 0.5.
     assert TrajectoryIS().estimate(t, n_bootstrap=0).value == pytest.approx((3 + 0.5) / 2)
     # PDIS: user 0: 2*1 + 1*0 + 1*2 = 4; user 1: 0.5*1 = 0.5.
@@ -50,7 +40,7 @@ def test_hand_computed_values() -> None:
     ],
 )
 def test_invalid_trajectories(field: str, value: np.ndarray, fragment: str) -> None:
-    base = _hand()
+    base = hand_trajectories()
     kwargs = {k: getattr(base, k) for k in ("user", "step", "reward", "behaviour", "target")}
     kwargs[field] = value
     with pytest.raises(ValueError, match=fragment):
@@ -92,7 +82,7 @@ def test_far_from_the_logging_policy_the_weights_say_so() -> None:
 
 
 def test_a_zero_target_probability_ends_the_weight_without_nan() -> None:
-    t = _hand()
+    t = hand_trajectories()
     zeroed = Trajectories(t.user, t.step, t.reward, t.behaviour, np.array([0.5, 0.0, 0.5, 0.25]))
     # User 0's weight is 2 at step 0 and 0 from step 1 on; user 1 is untouched.
     np.testing.assert_array_equal(np.exp(zeroed.cumulative_log_weights()), [2.0, 0.0, 0.0, 0.5])

@@ -9,7 +9,7 @@ import pytest
 
 from ltvrec.agents import TrainConfig
 from ltvrec.agents.baselines import make_baseline
-from ltvrec.agents.experiment import run_experiment
+from ltvrec.experiment import run_experiment
 from ltvrec.interactions import Dataset
 from ltvrec.simulators import KnownWorld, KnownWorldConfig, evaluate
 
@@ -49,8 +49,12 @@ def test_experiment_writes_a_complete_report(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_pipeline_on_ml100k(ml100k: Dataset, tmp_path: Path) -> None:
     from ltvrec.pipeline import run_pipeline
+    from ltvrec.simulators import FitConfig
 
-    report = run_pipeline("ml-100k", tmp_path, TINY, eval_users=20, seeds=1, ope_users=30)
+    report = run_pipeline(
+        "ml-100k", tmp_path, TINY, FitConfig(epochs=2), eval_users=20, seeds=1, ope_users=30,
+        ope_truth_users=100, fidelity_users=200,
+    )  # fmt: skip
     assert [r["policy"] for r in report["evaluation"]] == [
         "ppo", "ppo (start, step 0)", "greedy-model", "popularity-log", "random"
     ]  # fmt: skip
@@ -61,6 +65,13 @@ def test_pipeline_on_ml100k(ml100k: Dataset, tmp_path: Path) -> None:
     assert report["ppo_vs_best_baseline"] == pytest.approx(
         by["ppo"]["value"] / by[report["best_baseline"]]["value"] - 1
     )
+    # The table's values are the saved simulator's: greedy-model rebuilt from the saved
+    # folder, on the same users (seed 100), gives the same value.
+    from ltvrec.simulators import FittedSimulator
+
+    saved = FittedSimulator.load(tmp_path / "simulator")
+    again = evaluate(saved, make_baseline("greedy-model", model=saved), 20, seed=100)
+    assert by["greedy-model"]["value_per_seed"][0] == pytest.approx(again.value[0])
     text = (tmp_path / "report.md").read_text()
     assert "no ground truth" in text and "| ppo |" in text
     for sub in ("encoding", "simulator", "fidelity", "ppo", "ope"):
@@ -73,5 +84,10 @@ def test_pipeline_on_ml100k(ml100k: Dataset, tmp_path: Path) -> None:
     assert ope["log"]["users"] == 30 and ope["log"]["propensities"]
     for row in ope["policies"].values():
         assert "weighted-dr" in row["estimates"] and "value" in row["truth"]
+    # Identity: the logging policy estimated on its own log has every weight 1, so the
+    # IS family returns the log's own value per user.
+    own = ope["policies"]["logging"]["estimates"]
+    for name in ("trajectory-is", "pdis", "weighted-pdis"):
+        assert own[name]["value"] == pytest.approx(ope["log"]["on_policy_value_per_user"])
     assert "data:image/png;base64," in (tmp_path / "ope" / "ope.html").read_text()
     assert "Offline policy evaluation" in text

@@ -132,13 +132,13 @@ def test_damaged_bundles_are_refused(trained: tuple[Path, Path], tmp_path: Path)
         Runtime(altered)
     partial = _copy(trained[1], tmp_path / "partial")
     (partial / "policy.onnx").unlink()
-    with pytest.raises(BundleError, match=r"incomplete: policy\.onnx is missing"):
+    with pytest.raises(BundleError, match=r"incomplete: policy\.onnx missing"):
         Runtime(partial)
     newer = _copy(trained[1], tmp_path / "newer")
     m = json.loads((newer / "manifest.json").read_text())
     m["format_version"] = 99
     (newer / "manifest.json").write_text(json.dumps(m))
-    with pytest.raises(BundleError, match="bundle format 99, this ltvrec"):
+    with pytest.raises(BundleError, match="format_version 99, this ltvrec reads 1"):
         Runtime(newer)
     with pytest.raises(BundleError, match="not a bundle"):
         Runtime(tmp_path)
@@ -272,7 +272,7 @@ def test_ltvrec_serve_answers_on_loopback(trained: tuple[Path, Path], tmp_path: 
 
 
 def test_serve_and_export_errors_are_one_line(trained: tuple[Path, Path], tmp_path: Path) -> None:
-    from test_cli import ltvrec
+    from conftest import ltvrec
 
     done = ltvrec("serve", str(tmp_path))
     assert done.returncode == 1
@@ -284,9 +284,13 @@ def test_serve_and_export_errors_are_one_line(trained: tuple[Path, Path], tmp_pa
     assert done.returncode == 1 and "exists and is not empty" in done.stderr
 
 
-def test_a_masked_policy_started_from_baselines_serves_exactly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("shortlist", [0, 6])
+def test_a_masked_policy_started_from_baselines_serves_exactly(
+    tmp_path: Path, shortlist: int
+) -> None:
     # A simulator fitted to logs without repeats: the policy holds the baselines' signals
-    # and masks consumed items; the bundle carries both (inside the ONNX module).
+    # and masks consumed items (and, with a shortlist, everything outside each request's
+    # candidate set); the bundle carries all of it (inside the ONNX module).
     from ltvrec.simulators import FitConfig, fit_simulator
 
     world = KnownWorld(KnownWorldConfig(n_items=50, slate_size=3, horizon_days=10.0))
@@ -297,6 +301,7 @@ def test_a_masked_policy_started_from_baselines_serves_exactly(tmp_path: Path) -
     small = TrainConfig(
         steps=1024, n_envs=16, n_steps=64, batch_size=256, n_epochs=1, eval_every=0,
         eval_users=20, checkpoint_every=0, hidden=(16,), tower_dim=8, start_users=30,
+        shortlist=shortlist, shortlist_explore=2,
     )  # fmt: skip
     train(sim, small, tmp_path / "policy")
     export_bundle(
@@ -312,7 +317,14 @@ def test_a_masked_policy_started_from_baselines_serves_exactly(tmp_path: Path) -
     consumed = (rng.random((16, 50)) < 0.3).astype(np.float32)
     want = PPOPolicy(policy).scores(x, consumed.astype(bool))
     got = rt.scores(x, consumed)
-    assert np.array_equal(np.isinf(got), consumed.astype(bool))
+    # The same items are out in torch and onnxruntime: the consumed ones, and with a
+    # shortlist those outside the candidate set (from 2 x 6 + 2 items, fewer consumed).
+    assert np.array_equal(np.isinf(got), np.isinf(want))
+    assert np.isinf(got)[consumed.astype(bool)].all()
+    if shortlist:
+        assert ((~np.isinf(got)).sum(1) <= 2 * shortlist + 2).all()
+    else:
+        assert np.array_equal(np.isinf(got), consumed.astype(bool))
     np.testing.assert_allclose(got[~np.isinf(got)], want[~np.isinf(want)], atol=1e-4)
     history = [str(i) for i in np.flatnonzero(consumed[0])]
     for seed in range(10):

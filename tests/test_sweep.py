@@ -136,14 +136,14 @@ def test_local_ray_connects_only_to_loopback(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_encode_on_ray_equals_the_local_path(ml100k: Any, tmp_path: Path) -> None:
-    from test_cli import ltvrec
+def test_encode_on_ray_equals_the_local_path(ml100k_small: Path, tmp_path: Path) -> None:
+    from conftest import ltvrec
 
     from ltvrec.encoders import ItemEncoding
 
     outs = {}
     for name, extra in (("local", []), ("ray", ["--ray", "--shards", "3"])):
-        done = ltvrec("encode", "--dataset", "ml-100k", "--out", str(tmp_path / name),
+        done = ltvrec("encode", "--dataset", str(ml100k_small), "--out", str(tmp_path / name),
                       "--cache-dir", str(tmp_path / f"cache-{name}"), *extra)  # fmt: skip
         assert done.returncode == 0, done.stderr[-2000:]
         outs[name] = ItemEncoding.load(tmp_path / name)
@@ -153,6 +153,6 @@ def test_encode_on_ray_equals_the_local_path(ml100k: Any, tmp_path: Path) -> Non
     np.testing.assert_allclose(b.raw, a.raw, atol=1e-6)
     np.testing.assert_allclose(np.abs(b.embeddings), np.abs(a.embeddings), atol=1e-4)
     # The Ray result went into the cache in the local path's format: a local re-run hits it.
-    done = ltvrec("encode", "--dataset", "ml-100k", "--out", str(tmp_path / "again"),
+    done = ltvrec("encode", "--dataset", str(ml100k_small), "--out", str(tmp_path / "again"),
                   "--cache-dir", str(tmp_path / "cache-ray"))  # fmt: skip
     assert "from the cache" in done.stdout

@@ -22,7 +22,7 @@ true value.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import logging
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -52,24 +52,16 @@ from ltvrec.simulators import (
 from ltvrec.simulators.policies import SimPolicy
 from ltvrec.simulators.rollout import PolicyValue
 
-Say = Callable[[str], None]
+logger = logging.getLogger(__name__)
 
 
 def encode_titles(titles: list[str], model: str, dim: int, seed: int = 0) -> np.ndarray:
     """Titles -> text encoder (through the embedding cache) -> PCA to ``dim``."""
-    from ltvrec.encoders import (
-        EmbeddingCache,
-        HashingTextEncoder,
-        PCAProjection,
-        TransformerTextEncoder,
-    )
+    from ltvrec.config import EncodeConfig
+    from ltvrec.encoders import EmbeddingCache, PCAProjection, text_encoder
     from ltvrec.encoders.cache import encode_cached
 
-    encoder: Any = (
-        HashingTextEncoder(seed=seed)
-        if model == "hashing"
-        else TransformerTextEncoder(None if model == "minilm" else model)
-    )
+    encoder = text_encoder(EncodeConfig(model=model, seed=seed))
     raw = encode_cached(encoder, titles, EmbeddingCache()).embeddings
     return PCAProjection.fit(raw, dim, seed).transform(raw)
 
@@ -82,7 +74,6 @@ def run_experiment(
     log_users: int = 3000,
     eval_users: int = 2000,
     model: str = "minilm",
-    say: Say | None = None,
     train_true: bool = True,
 ) -> dict[str, Any]:
     """Run the experiment for seeds 0..seeds-1; write ``report.md``, ``report.json`` and
@@ -94,7 +85,6 @@ def run_experiment(
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    say = say or (lambda _m: None)
     tcfg = train_config or TrainConfig()
     wcfg = world_config or KnownWorldConfig()
     runs: dict[str, list[PolicyValue]] = {}
@@ -103,14 +93,14 @@ def run_experiment(
     for seed in range(seeds):
         world_cfg = replace(wcfg, seed=wcfg.seed + seed)
         titles = KnownWorld(world_cfg).items.titles
-        say(f"seed {seed}: encoding {len(titles)} titles with {model}")
+        logger.info(f"seed {seed}: encoding {len(titles)} titles with {model}")
         emb = encode_titles(titles, model, world_cfg.embedding_dim)
         world = KnownWorld(world_cfg, item_embeddings=emb)
         catalog = known_world_catalog(world.items.titles, world.items.price)
         logging = PlackettLucePolicy(world.logging_scores(), world.slate_size)
-        say(f"seed {seed}: logging {log_users} users")
+        logger.info(f"seed {seed}: logging {log_users} users")
         log = simulate_log(world, logging, log_users, seed=seed)
-        say(f"seed {seed}: fitting the simulator on {log.n_requests:,} requests")
+        logger.info(f"seed {seed}: fitting the simulator on {log.n_requests:,} requests")
         fitted = fit_simulator(
             log, catalog, emb, FitConfig(horizon_days=wcfg.horizon_days, seed=seed)
         )
@@ -118,7 +108,7 @@ def run_experiment(
         policies: dict[str, SimPolicy] = {}
         trained = [("ppo-fitted", fitted)] + ([("ppo-true", world)] if train_true else [])
         for name, where in trained:
-            say(f"seed {seed}: {name} ({cfg.steps:,} steps)")
+            logger.info(f"seed {seed}: {name} ({cfg.steps:,} steps)")
             ppo, curve = train(where, cfg, out / f"seed{seed}" / name, model_from_logs=fitted)
             curves[f"{name}/{seed}"] = curve
             policies[name] = PPOPolicy(ppo.policy, name=name)  # type: ignore[arg-type]
@@ -126,7 +116,9 @@ def run_experiment(
             policies[name] = make_baseline(
                 name, model=fitted, world=world, logging=logging, n_items=world.n_items
             )
-        say(f"seed {seed}: evaluating {len(policies)} policies on {eval_users} true-world users")
+        logger.info(
+            f"seed {seed}: evaluating {len(policies)} policies on {eval_users} true-world users"
+        )
         eval_seed = 1_000_000 + seed  # fresh users, shared by every policy
         for name, policy in policies.items():
             runs.setdefault(name, []).append(evaluate(world, policy, eval_users, seed=eval_seed))
