@@ -25,39 +25,32 @@ import pandas as pd
 from ltvrec.errors import InputError
 from ltvrec.interactions import InteractionLog, ItemCatalog
 from ltvrec.names import LOG_BUILDABLE, ORACLES
-from ltvrec.simulators.base import SimState, UserSimulator
+from ltvrec.simulators.base import UserSimulator
 from ltvrec.simulators.fitted import FittedSimulator
 from ltvrec.simulators.known_world import KnownWorld
-from ltvrec.simulators.plackett_luce import exclude, top_k
 from ltvrec.simulators.policies import (
     GreedyPolicy,
     PopularityPolicy,
     QualityAwarePolicy,
     RandomPolicy,
+    ScoredPolicy,
     SimPolicy,
-    deterministic_probabilities,
 )
 
 ORACLE_NOTE = "oracle: not buildable from logs"
 
 
 @dataclass(frozen=True)
-class ModelGreedyPolicy:
+class ModelGreedyPolicy(ScoredPolicy):
     """``greedy-model``: top-K by the fitted models' expected immediate reward of the
     observed state (:meth:`FittedSimulator.expected_reward_logits`)."""
 
     model: FittedSimulator
     name: str = "greedy-model"
+    deterministic: bool = True
 
-    def act(self, sim: UserSimulator, state: SimState, rng: np.random.Generator) -> np.ndarray:
-        scores = self.model.expected_reward_logits(state.obs)
-        return top_k(exclude(scores, state.consumed), sim.slate_size)
-
-    def slate_probabilities(
-        self, obs: np.ndarray, slates: np.ndarray, consumed: np.ndarray | None = None
-    ) -> dict[str, np.ndarray]:
-        scores = exclude(self.model.expected_reward_logits(obs), consumed)
-        return deterministic_probabilities(top_k(scores, slates.shape[1]), slates)
+    def scores(self, obs: np.ndarray, consumed: np.ndarray | None = None) -> np.ndarray:
+        return self.model.expected_reward_logits(obs)
 
 
 def log_item_counts(log: InteractionLog, catalog: ItemCatalog) -> np.ndarray:

@@ -24,14 +24,13 @@ from ltvrec.agents.distributions import NEG
 from ltvrec.agents.policy import SlateActorCriticPolicy
 from ltvrec.agents.prior import BaselineSignals
 from ltvrec.artifacts import read_record
-from ltvrec.simulators.base import SimState, UserSimulator
-from ltvrec.simulators.plackett_luce import gumbel_top_k, top_k
-from ltvrec.simulators.policies import deterministic_probabilities, pl_probabilities
+from ltvrec.simulators.policies import ScoredPolicy
 
 
 @dataclass
-class PPOPolicy:
-    """A trained slate policy as a simulator policy."""
+class PPOPolicy(ScoredPolicy):
+    """A trained slate policy as a simulator policy: its module's scores, top-K
+    (``deterministic``) or Plackett-Luce; propensities derived by :class:`ScoredPolicy`."""
 
     policy: SlateActorCriticPolicy
     deterministic: bool = True
@@ -51,20 +50,6 @@ class PPOPolicy:
         with th.no_grad():
             s = self.policy.scores(x).double().numpy()
         return np.where(s <= NEG / 2, -np.inf, s)
-
-    def act(self, sim: UserSimulator, state: SimState, rng: np.random.Generator) -> np.ndarray:
-        s = self.scores(state.obs, state.consumed)
-        k = self.policy.slate_size
-        return top_k(s, k) if self.deterministic else gumbel_top_k(s, k, rng)
-
-    def slate_probabilities(
-        self, obs: np.ndarray, slates: np.ndarray, consumed: np.ndarray | None = None
-    ) -> dict[str, np.ndarray]:
-        """Exact joint and cascade probabilities of ``slates`` (top-K: 0 or 1)."""
-        s = self.scores(obs, consumed)
-        if self.deterministic:
-            return deterministic_probabilities(top_k(s, slates.shape[1]), slates)
-        return pl_probabilities(s, slates)
 
 
 POLICY_FORMAT = 1

@@ -47,10 +47,9 @@ from ltvrec.envs.vector import SlateVectorEnv
 from ltvrec.errors import ConfigError
 from ltvrec.interactions.io import atomic_path, sha256_file
 from ltvrec.names import STARTS
-from ltvrec.simulators.base import SimState, UserSimulator
+from ltvrec.simulators.base import UserSimulator
 from ltvrec.simulators.fitted import FittedSimulator
-from ltvrec.simulators.plackett_luce import exclude, gumbel_top_k, top_k
-from ltvrec.simulators.policies import RandomPolicy
+from ltvrec.simulators.policies import RandomPolicy, ScoredPolicy
 from ltvrec.simulators.rollout import evaluate, run_users
 
 
@@ -271,9 +270,10 @@ def obs_statistics(
 
 # ------------------------------------------------------------------------- the start
 @dataclass(frozen=True)
-class SignalPolicy:
+class SignalPolicy(ScoredPolicy):
     """Plackett-Luce (or top-K) over ``weights . signals(state)``, consumed items
-    excluded: a start candidate, and a trained policy's step-0 self."""
+    excluded (and, with ``shortlist``, items outside the request's candidate set): a
+    start candidate, and a trained policy's step-0 self."""
 
     signals: BaselineSignals
     weights: tuple[float, float]
@@ -282,20 +282,17 @@ class SignalPolicy:
     shortlist: int = 0
     shortlist_explore: int = 0
 
-    def act(self, sim: UserSimulator, state: SimState, rng: np.random.Generator) -> np.ndarray:
+    def scores(self, obs: np.ndarray, consumed: np.ndarray | None = None) -> np.ndarray:
         with th.no_grad():
-            x = th.as_tensor(state.obs, dtype=th.float32)
+            x = th.as_tensor(obs, dtype=th.float32)
             f = self.signals(x)
             s = (f @ th.as_tensor(self.weights, dtype=th.float32)).double().numpy()
             if self.shortlist:
-                ok = None if state.consumed is None else th.as_tensor(~state.consumed)
+                ok = None if consumed is None else th.as_tensor(~consumed)
                 n = min(self.shortlist, s.shape[1])
                 keep = candidate_mask(f, x, ok, n, self.shortlist_explore).numpy()
                 s = np.where(keep, s, -np.inf)
-        s = exclude(s, state.consumed)
-        return (
-            top_k(s, sim.slate_size) if self.deterministic else gumbel_top_k(s, sim.slate_size, rng)
-        )
+        return s
 
 
 def start_candidates(cfg: TrainConfig) -> list[tuple[float, float]]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -38,6 +37,7 @@ from ltvrec.ope import (
 )
 from ltvrec.simulators.base import SimState, UserSimulator
 from ltvrec.simulators.fitted import replay_log
+from ltvrec.simulators.policies import ScoredPolicy, require_scored
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +142,9 @@ def slate_features(
     return np.concatenate([s, mean, s[..., :d] * mean, e], axis=-1)
 
 
-def target_probabilities(policy: Any, req: LoggedRequests, batch: int = 4096) -> np.ndarray:
+def target_probabilities(
+    policy: ScoredPolicy, req: LoggedRequests, batch: int = 4096
+) -> np.ndarray:
     """``[R]`` the target's joint probability of each logged slate."""
     out = np.empty(len(req.user))
     for i in range(0, len(out), batch):
@@ -153,7 +155,7 @@ def target_probabilities(policy: Any, req: LoggedRequests, batch: int = 4096) ->
 
 
 def sampled_target_features(
-    policy: Any,
+    policy: ScoredPolicy,
     sim: UserSimulator,
     req: LoggedRequests,
     samples: int,
@@ -187,7 +189,7 @@ class PolicyResult:
 
 def evaluate_policy(
     name: str,
-    policy: Any,
+    policy: ScoredPolicy,
     sim: UserSimulator,
     req: LoggedRequests,
     estimators: tuple[str, ...] = ESTIMATORS,
@@ -197,7 +199,9 @@ def evaluate_policy(
     seed: int = 0,
 ) -> PolicyResult:
     """Every requested estimator for ``policy`` on ``req``; IS-family estimators are
-    skipped (not guessed) when the log has no propensities."""
+    skipped (not guessed) when the log has no propensities. A policy that reads the
+    simulator's latent state (an oracle) is refused: nothing in a log can answer for it."""
+    policy = require_scored(policy, "off-policy evaluation")
     unknown = sorted(set(estimators) - set(ESTIMATORS))
     if unknown:
         raise ValueError(f"unknown estimators {unknown}; known: {', '.join(ESTIMATORS)}")

@@ -25,6 +25,7 @@ from ltvrec.offline import ESTIMATORS, IS_FAMILY, LoggedRequests, PolicyResult, 
 from ltvrec.ope import FQEConfig
 from ltvrec.simulators.base import UserSimulator
 from ltvrec.simulators.fitted import FittedSimulator
+from ltvrec.simulators.policies import ScoredPolicy, require_scored
 from ltvrec.simulators.rollout import evaluate
 
 logger = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ def warnings_for(result: PolicyResult, n_users: int, has_pscore: bool) -> list[s
 
 def run_ope(
     req: LoggedRequests,
-    policies: dict[str, Any],
+    policies: dict[str, ScoredPolicy],
     sim: UserSimulator,
     estimators: tuple[str, ...] = ESTIMATORS,
     truth: str | None = None,
@@ -170,10 +171,11 @@ def ope_on_logs(
     simulator, logging_policy = load_simulator(env, sim, world_config, world_sets)
     fitted = simulator if isinstance(simulator, FittedSimulator) else None
 
-    def build(spec: str, counts: np.ndarray | None) -> tuple[str, Any]:
-        return policy_from_spec(
+    def build(spec: str, counts: np.ndarray | None) -> tuple[str, ScoredPolicy]:
+        name, policy = policy_from_spec(
             spec, simulator, fitted, logging_policy, counts, ppo_mode == "greedy", offline=True
         )
+        return name, require_scored(policy, "off-policy evaluation")
 
     checked = {p: None if p == "popularity-log" else build(p, None) for p in specs}
     logger.info(f"reading and replaying {logs}")

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 from ltvrec.offline import evaluate_policy, replay
-from ltvrec.simulators import KnownWorld, PlackettLucePolicy, evaluate, simulate_log
+from ltvrec.simulators import (
+    KnownWorld,
+    KnownWorldConfig,
+    PlackettLucePolicy,
+    evaluate,
+    simulate_log,
+)
 from ltvrec.simulators.base import SimState, UserSimulator
 from ltvrec.simulators.logs import known_world_catalog
 
@@ -80,3 +86,17 @@ def test_consumed_before_each_request_by_hand() -> None:
         [[0, 0, 0], [0, 0, 1], [0, 0, 1], [0, 0, 0], [0, 0, 1]], dtype=bool
     )  # what each user had consumed *before* each of their requests
     np.testing.assert_array_equal(got, want)
+
+
+def test_ope_refuses_a_policy_that_reads_latent_state() -> None:
+    from ltvrec.errors import InputError
+    from ltvrec.simulators import GreedyPolicy
+    from ltvrec.simulators.policies import ScoredPolicy
+
+    world = KnownWorld(KnownWorldConfig(n_items=30, slate_size=3, horizon_days=5.0))
+    log = simulate_log(world, PlackettLucePolicy(world.logging_scores(), 3), 20, seed=0)
+    catalog = known_world_catalog(world.items.titles, world.items.price)
+    req = replay(log, catalog, world.state_encoder)
+    assert not isinstance(GreedyPolicy(), ScoredPolicy)
+    with pytest.raises(InputError, match="reads the simulator's latent state"):
+        evaluate_policy("greedy-oracle", GreedyPolicy(), world, req)  # type: ignore[arg-type]
