@@ -169,8 +169,13 @@ def _write(report: dict[str, Any], out: Path) -> None:
         if curve:
             style = "-" if key.startswith("ppo-fitted") else "--"
             ax.plot([p["steps"] for p in curve], [p["value"] for p in curve], style, label=key)
+    # Every baseline as a line: its true-world value, mean over seeds (comparable with
+    # the ppo-true curves, which are measured in the true world).
+    baselines = [r for r in report["table"] if not r["policy"].startswith("ppo")]
+    for i, r in enumerate(baselines):
+        ax.axhline(r["value"], ls=":", lw=1.1, color=f"C{i + 2}", label=f"{r['policy']} (true)")
     ax.set(xlabel="training steps", ylabel="long-term value (held-out users, training world)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(out / "learning_curves.png", dpi=100)
     plt.close(fig)

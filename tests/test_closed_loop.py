@@ -87,9 +87,12 @@ def test_the_loop_closes(tmp_path: Path) -> None:
     )  # fmt: skip
     runtime = Runtime(tmp_path / "bundle")
     served = ServedLog(tmp_path / "served")
-    users = ServiceUsers(TestClient(create_app(runtime, served)), n=150)
     rng = np.random.default_rng(0)
-    run_users(world, users, world.reset(150, rng), rng, users.on_step)
+    # One client session (one event-loop portal) for every request, as a real client
+    # keeps its connection: ~3x faster than a portal per request.
+    with TestClient(create_app(runtime, served)) as client:
+        users = ServiceUsers(client, n=150)
+        run_users(world, users, world.reset(150, rng), rng, users.on_step)
     served.close()
 
     catalog = bundle_catalog(runtime.item_ids, runtime.texts)
