@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,17 @@ import pytest
 from ltvrec.interactions import Dataset, data_dir, load
 from ltvrec.interactions.datasets import is_fetched
 from ltvrec.ope import Trajectories
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two pytest workers on two cores: one torch thread each. Two each
+    # (TrainConfig's default) oversubscribe the cores and made the torch-heavy tests
+    # 2-3x slower; no test depends on the thread count.
+    import torch
+
+    _set_threads = torch.set_num_threads
+    _set_threads(1)
+    torch.set_num_threads = lambda _n: _set_threads(1)  # type: ignore[assignment]
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # the command-line subprocesses
 
 
 def _real(name: str) -> Dataset:
@@ -69,6 +81,29 @@ def ltvrec(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ltvrec", *args], capture_output=True, text=True, timeout=300
     )
+
+
+def ltvrec_here(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the command line in this process (``main()``, stdout and stderr captured):
+    the same code path and error handling as :func:`ltvrec` without a new interpreter
+    importing torch again, for the many one-line-error checks."""
+    import contextlib
+    import io
+
+    from ltvrec import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    argv = sys.argv
+    sys.argv = ["ltvrec", *args]
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            cli.main()
+    except SystemExit as e:
+        code = int(e.code or 0) if not isinstance(e.code, str) else 1
+    finally:
+        sys.argv = argv
+    return subprocess.CompletedProcess(["ltvrec", *args], code, out.getvalue(), err.getvalue())
 
 
 def hand_trajectories() -> Trajectories:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch as th
+from conftest import ltvrec_here
 
 from ltvrec.agents import PPOPolicy, SlateActorCriticPolicy, TrainConfig, load_policy, train
 from ltvrec.agents.evaluation import evaluate_many, markdown_table
@@ -109,13 +110,10 @@ def test_cli_train_and_evaluate(tmp_path: Path) -> None:
         "greedy-oracle (oracle: not buildable from logs)"
         in (tmp_path / "eval" / "evaluation.md").read_text()
     )
-    bad = subprocess.run([*base, "evaluate", "--env", "fitted"], capture_output=True, text=True)
+    bad = ltvrec_here("evaluate", "--env", "fitted")
     assert bad.returncode == 1 and "--env fitted needs --sim DIR" in bad.stderr
     # greedy-model is built from logs: on the known world it needs the fitted simulator.
-    bad = subprocess.run(
-        [*base, "evaluate", "--world-config", str(world_yaml), "--policies", "greedy-model"],
-        capture_output=True, text=True,
-    )  # fmt: skip
+    bad = ltvrec_here("evaluate", "--world-config", str(world_yaml), "--policies", "greedy-model")
     assert (
         bad.returncode == 1 and "greedy-model needs a simulator fitted from the logs" in bad.stderr
     )

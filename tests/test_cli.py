@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ltvrec, tiny_catalog_frame, tiny_log_frame
+from conftest import ltvrec, ltvrec_here, tiny_catalog_frame, tiny_log_frame
 
 from ltvrec import __version__
 
@@ -35,7 +35,7 @@ def test_validate_checks_items_against_the_catalog(tmp_path: Path) -> None:
     tiny_log_frame().to_parquet(tmp_path / "log.parquet")
     cat = tiny_catalog_frame().iloc[:2]
     cat.to_csv(tmp_path / "items.csv", index=False)
-    done = ltvrec(
+    done = ltvrec_here(
         "data", "validate", str(tmp_path / "log.parquet"), "--catalog", str(tmp_path / "items.csv")
     )
     assert (
@@ -43,7 +43,7 @@ def test_validate_checks_items_against_the_catalog(tmp_path: Path) -> None:
         and "column 'item_id', row 4: item 3 is not in the catalog" in done.stderr
     )
     tiny_catalog_frame().to_csv(tmp_path / "items.csv", index=False)
-    ok = ltvrec(
+    ok = ltvrec_here(
         "data", "validate", str(tmp_path / "log.parquet"), "--catalog", str(tmp_path / "items.csv")
     )
     assert ok.returncode == 0 and "8 rows, 4 requests, 2 users; propensities: pscore" in ok.stdout
@@ -51,31 +51,31 @@ def test_validate_checks_items_against_the_catalog(tmp_path: Path) -> None:
 
 def test_describe_json_with_config_override(tmp_path: Path) -> None:
     tiny_log_frame().to_csv(tmp_path / "log.csv", index=False)
-    base = json.loads(ltvrec("data", "describe", str(tmp_path / "log.csv"), "--json").stdout)
+    base = json.loads(ltvrec_here("data", "describe", str(tmp_path / "log.csv"), "--json").stdout)
     assert base["sessions"] == 3 and base["requests"] == 4 and base["slates"] == 4
     assert base["click_rate"] == pytest.approx(2 / 8)
-    short = ltvrec(
+    short = ltvrec_here(
         "data", "describe", str(tmp_path / "log.csv"), "--json", "--set", "session_gap_minutes=10"
     )
     assert json.loads(short.stdout)["sessions"] == 4
-    bad = ltvrec("data", "describe", str(tmp_path / "log.csv"), "--set", "session_gap=10")
+    bad = ltvrec_here("data", "describe", str(tmp_path / "log.csv"), "--set", "session_gap=10")
     assert bad.returncode == 1 and "did you mean 'session_gap_minutes'" in bad.stderr
 
 
 def test_describe_ml100k_table(ml100k: object) -> None:
-    done = ltvrec("data", "describe", "ml-100k")
+    done = ltvrec_here("data", "describe", "ml-100k")
     assert done.returncode == 0
     for fragment in ("943", "1,682", "100,000", "1997-09-20", "1998-04-22"):
         assert fragment in done.stdout
 
 
 def test_fetch_unknown_data_set() -> None:
-    done = ltvrec("data", "fetch", "ml-1b")
+    done = ltvrec_here("data", "fetch", "ml-1b")
     assert done.returncode == 1 and "unknown data set 'ml-1b'" in done.stderr
 
 
 def test_config_show_lists_every_field_with_its_doc() -> None:
-    out = ltvrec("config", "show", "data").stdout
+    out = ltvrec_here("config", "show", "data").stdout
     for name in ("session_gap_minutes", "valid_fraction", "test_fraction", "split", "seed"):
         assert name in out
     assert "Inactivity gap" in out
@@ -134,8 +134,8 @@ def test_user_errors_stay_one_line_and_quiet_hides_progress(tmp_path: Path) -> N
         "string as a number (got 'fast')"
     ]
     out = tmp_path / "logs"
-    loud = ltvrec("simulate", "known-world", "--out", str(out), "--users", "3")
-    quiet = ltvrec("-q", "simulate", "known-world", "--out", str(out), "--users", "3")
+    loud = ltvrec_here("simulate", "known-world", "--out", str(out), "--users", "3")
+    quiet = ltvrec_here("-q", "simulate", "known-world", "--out", str(out), "--users", "3")
     assert loud.returncode == quiet.returncode == 0
     assert "- simulating 3 users" in loud.stderr and "simulating" not in quiet.stderr
     assert quiet.stdout == loud.stdout

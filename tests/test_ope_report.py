@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ltvrec
+from conftest import ltvrec, ltvrec_here
 
 from ltvrec.offline import replay
 from ltvrec.ope_report import warnings_for
@@ -71,7 +71,7 @@ def test_ope_bad_input_is_one_line(
     base = {"--policy": "logging", "--estimators": "pdis"}
     flags = dict(zip(args[::2], args[1::2], strict=True))
     merged = [x for k, v in {**base, **flags}.items() for x in (k, v)]
-    done = ltvrec("ope", "--logs", str(small_log), "--out", str(tmp_path / "o"), *merged)
+    done = ltvrec_here("ope", "--logs", str(small_log), "--out", str(tmp_path / "o"), *merged)
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {fragment}"), lines

@@ -109,6 +109,8 @@ def main() -> None:
     """Entry point: run the app; user errors print one line and exit 1."""
     from ltvrec.errors import LtvrecError
 
+    root = logging.getLogger("ltvrec")
+    saved = (root.handlers[:], root.level, root.propagate)
     try:
         app()
     except (LtvrecError, FileNotFoundError) as e:
@@ -131,3 +133,6 @@ def main() -> None:
             soft_wrap=True,
         )
         sys.exit(1)
+    finally:  # leave logging as found (main() also runs inside tests)
+        root.handlers[:], root.propagate = saved[0], saved[2]
+        root.setLevel(saved[1])
