@@ -3,6 +3,7 @@
 # uniform start, raw rewards; then paired evaluation against the oracles (1,000 users).
 set -e
 cd "$(dirname "$0")/.."
+mkdir -p runs/ceiling5
 source .venv/bin/activate
 for i in "$@"; do
   ltvrec -q train --env known-world --set world.seed=$i --steps 2000000 --seed $i \
