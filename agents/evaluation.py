@@ -155,7 +155,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 def evaluate_specs(
     specs: list[str],
-    env: str,
+    env: str | None = None,
     sim: Path | None = None,
     world_config: Path | None = None,
     model_sim: Path | None = None,
@@ -168,11 +168,18 @@ def evaluate_specs(
     :func:`~ltvrec.agents.baselines.policy_from_spec`) in the simulator of ``env``, one
     row each (:func:`evaluate_many`). ``model_sim``: the simulator fitted from the logs
     that ``greedy-model`` and ``popularity-log`` are built from (default: ``sim`` when
-    ``env`` is ``fitted``); ``world_sets``: ``key=value`` fields of the known world."""
+    ``env`` is ``fitted``); ``world_sets``: ``key=value`` fields of the known world.
+    ``env`` None: where the first trained policy among ``specs`` was trained (its
+    ``policy.json`` records the env and simulator), else the known world."""
     from ltvrec.agents.baselines import policy_from_spec
+    from ltvrec.agents.policies import trained_on
     from ltvrec.simulators.fitted import FittedSimulator
     from ltvrec.simulators.load import load_simulator
 
+    if env is None:
+        trained = [s.partition("=")[2] for s in specs if "=" in s]
+        env, found = trained_on(trained[0]) if trained else ("known-world", None)
+        sim = sim if sim is not None else found
     simulator, logging_policy = load_simulator(env, sim, world_config, world_sets)
     fitted = FittedSimulator.load(model_sim) if model_sim else None
     if fitted is None and isinstance(simulator, FittedSimulator):

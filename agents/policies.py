@@ -12,6 +12,7 @@ runs unchanged in the known world and in a fitted simulator.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,3 +82,13 @@ def load_policy(folder: str | Path) -> tuple[SlateActorCriticPolicy, dict[str, A
     policy.load_state_dict(state)
     policy.set_training_mode(False)
     return policy, meta
+
+
+def trained_on(policy_dir: str | Path) -> tuple[str, Path | None]:
+    """``(env, simulator folder or None)`` a trained policy records in its provenance;
+    ``('known-world', None)`` when it records none."""
+    meta_file = Path(policy_dir) / "policy.json"
+    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    provenance = meta.get("provenance", {})
+    sim = provenance.get("sim")
+    return provenance.get("env") or "known-world", Path(sim) if sim else None

@@ -178,6 +178,7 @@ def export_trained(
     """:func:`export_bundle` for a policy trained by ``ltvrec train`` (or a pipeline):
     by default on the simulator it was trained on (recorded in its ``policy.json``), so
     ``ltvrec export --policy runs/demo/ppo --out B`` needs nothing else."""
+    from ltvrec.agents.policies import trained_on
     from ltvrec.simulators.known_world import KnownWorld
     from ltvrec.simulators.load import load_simulator
 
@@ -199,16 +200,6 @@ def export_trained(
         session_gap_minutes=session_gap_minutes,
         provenance={"env": env, "sim": str(sim) if sim else None},
     )
-
-
-def trained_on(policy_dir: str | Path) -> tuple[str, Path | None]:
-    """``(env, simulator folder or None)`` a trained policy records in its provenance;
-    ``('known-world', None)`` when it records none."""
-    meta_file = Path(policy_dir) / "policy.json"
-    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
-    provenance = meta.get("provenance", {})
-    sim = provenance.get("sim")
-    return provenance.get("env") or "known-world", Path(sim) if sim else None
 
 
 def read_manifest(folder: str | Path) -> dict[str, Any]:

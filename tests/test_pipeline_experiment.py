@@ -72,6 +72,12 @@ def test_pipeline_on_ml100k(ml100k: Dataset, tmp_path: Path) -> None:
     saved = FittedSimulator.load(tmp_path / "simulator")
     again = evaluate(saved, make_baseline("greedy-model", model=saved), 20, seed=100)
     assert by["greedy-model"]["value_per_seed"][0] == pytest.approx(again.value[0])
+    # `ltvrec evaluate ppo=DIR` finds the simulator the policy was trained on by itself.
+    from ltvrec.agents.evaluation import evaluate_specs
+
+    rows = evaluate_specs([f"ppo={tmp_path / 'ppo'}", "greedy-model"], users=20, seeds=1)
+    own = evaluate(saved, make_baseline("greedy-model", model=saved), 20, seed=0)
+    assert rows[1]["value"] == pytest.approx(own.value[0])
     text = (tmp_path / "report.md").read_text()
     assert "no ground truth" in text and "| ppo |" in text
     for sub in ("encoding", "simulator", "fidelity", "ppo", "ope"):

@@ -89,7 +89,13 @@ def evaluate(
             "greedy-oracle, quality-aware-oracle (known world only)."
         ),
     ] = "greedy-model,popularity-log,random,logging",
-    env: EnvOpt = "known-world",
+    env: Annotated[
+        str | None,
+        typer.Option(
+            help="known-world or fitted (default: where the first NAME=DIR policy was "
+            "trained, else known-world)."
+        ),
+    ] = None,
     sim: SimOpt = None,
     world_config: WorldOpt = None,
     users: Annotated[int, typer.Option(help="Fresh users per seed.")] = 1000,
@@ -124,6 +130,6 @@ def evaluate(
     say(table)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "evaluation.md").write_text(f"# Evaluation ({env})\n\n{table}\n")
+        (out / "evaluation.md").write_text(f"# Evaluation\n\n{table}\n")
         (out / "evaluation.json").write_text(json.dumps(rows, indent=2) + "\n")
         say(f"wrote: {out}")
