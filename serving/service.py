@@ -1,12 +1,15 @@
 """The HTTP service (FastAPI): ``POST /v1/recommend``, ``POST /v1/feedback``, ``GET
-/v1/model``, ``GET /healthz``; OpenAPI schema at ``/openapi.json``.
+/v1/model``, ``GET /healthz``; OpenAPI schema at ``/openapi.json``, its interactive page
+at ``/docs`` (Swagger UI served from the installed ``swagger-ui-bundle`` package, so it
+works without internet).
 
-Bad input is answered, never crashes the server: malformed JSON and wrong types ->
-422 with the field; K out of range, histories over ``max_history``, history out of
-time order -> 422 with a message; bodies over ``max_body_bytes`` -> 413; feedback for
-a request this service did not serve (or has forgotten) -> 404. Unknown item ids in a
-history are ignored (as no consumption) and listed in the response. Every served slate
-and feedback event is appended to the served log before the response is sent.
+Bad input is answered, never crashes the server: malformed JSON, wrong types and an
+empty ``user_id`` -> 422 with the field; K out of range, histories over
+``max_history``, history out of time order -> 422 with a message; bodies over
+``max_body_bytes`` -> 413; feedback for a request this service did not serve (or has
+forgotten) -> 404. Unknown item ids in a history are ignored (as no consumption) and
+listed in the response. Every served slate and feedback event is appended to the
+served log before the response is sent.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ import time
 import uuid
 from collections import OrderedDict
 from threading import Lock
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import FastAPI, HTTPException
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from ltvrec import __version__
@@ -27,6 +32,8 @@ from ltvrec.serving.log import ServedLog
 from ltvrec.serving.runtime import Runtime
 
 ItemId = int | str
+UserId = int | Annotated[str, Field(min_length=1, pattern=r"\S")]
+DOCS_ASSETS = "/docs-assets"
 
 
 class HistoryEntry(BaseModel):
@@ -39,7 +46,7 @@ class HistoryEntry(BaseModel):
 
 
 class RecommendRequest(BaseModel):
-    user_id: ItemId
+    user_id: UserId = Field(description="The user: an integer or a non-blank string.")
     timestamp: float | None = Field(None, description="Request time (s); default: now.")
     session_id: ItemId | None = Field(
         None, description="This request's session; with history session ids, sessions are "
@@ -104,6 +111,24 @@ class BodyLimit:
         await self.app(scope, receive, send)
 
 
+def _self_hosted_docs(app: FastAPI) -> None:
+    """``/docs`` with Swagger UI's script, styles and icon served by this app (FastAPI's
+    default page loads them from a CDN, a blank page offline)."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        )
+
+
 def create_app(
     runtime: Runtime,
     log: ServedLog | None = None,
@@ -113,8 +138,9 @@ def create_app(
     remember: int = 100_000,
 ) -> FastAPI:
     """The service over ``runtime``; served slates and feedback go to ``log``."""
-    app = FastAPI(title="ltvrec", version=__version__)
+    app = FastAPI(title="ltvrec", version=__version__, docs_url=None, redoc_url=None)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
+    _self_hosted_docs(app)
     version = str(runtime.manifest["policy"]["weights_sha256"])[:12]
     served: OrderedDict[str, tuple[Any, list[Any]]] = OrderedDict()
     lock = Lock()

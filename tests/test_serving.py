@@ -4,6 +4,7 @@ the service answers bad input with 4xx, and the served log is in the schema."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -204,6 +205,8 @@ def test_recommend_feedback_and_the_served_log(
          422, "time order"),
         ("/v1/recommend", {"user_id": 1, "mode": "best"}, 422, "sample"),
         ("/v1/recommend", {"history": []}, 422, "user_id"),
+        ("/v1/recommend", {"user_id": ""}, 422, "user_id"),
+        ("/v1/recommend", {"user_id": "  "}, 422, "user_id"),
         ("/v1/feedback", {"request_id": "nope", "events": [{"position": 0}]}, 404,
          "unknown request_id"),
         ("/v1/feedback", {"request_id": "x", "events": []}, 422, "events"),
@@ -216,6 +219,19 @@ def test_bad_requests_get_4xx_with_a_message(
     r = client[0].post(path, json=payload)
     assert r.status_code == status
     assert fragment in r.text
+
+
+def test_docs_page_works_offline(client: tuple[TestClient, Path]) -> None:
+    """/docs references no external URL, and every asset it names is served here."""
+    c = client[0]
+    r = c.get("/docs")
+    assert r.status_code == 200 and "swagger-ui" in r.text
+    assert re.findall(r"https?://", r.text) == []
+    assets = re.findall(r"""['"](/docs-assets/[^'"]+)['"]""", r.text)
+    assert sorted(a.rsplit(".", 1)[1] for a in assets) == ["css", "js", "png"]
+    for a in assets:
+        got = c.get(a)
+        assert got.status_code == 200 and len(got.content) > 100, a
 
 
 def test_malformed_and_oversize_bodies(client: tuple[TestClient, Path]) -> None:
