@@ -43,8 +43,8 @@ def bundle_for(n_items: int, root: Path) -> tuple[Path, Path]:
     world = KnownWorld(KnownWorldConfig(n_items=n_items, slate_size=10, horizon_days=2.0))
     train(world, TINY, root / f"policy{n_items}")
     export_bundle(
-        root / f"policy{n_items}", world.item_embeddings, world.state_encoder.decay,
-        list(range(n_items)), root / f"bundle{n_items}",
+        root / f"policy{n_items}", world.state_encoder, list(range(n_items)),
+        root / f"bundle{n_items}",
     )  # fmt: skip
     return root / f"policy{n_items}", root / f"bundle{n_items}"
 

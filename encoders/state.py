@@ -29,6 +29,27 @@ block                        size  value
 ``sessions``                 1     sessions started so far
 ===========================  ====  ==================================================
 
+Engagement memory, per request and across sessions (one pair of rates per decay ``r``
+in ``engagement_decays``; none when it is empty, the default):
+
+===========================  ====  ==================================================
+``requests``                 1     requests so far, all sessions
+``no_click_streak``          1     requests since the last consumption (all requests
+                                   if none)
+``click_rate@r``             1     ``sum_k r^k c_k / sum_k r^k`` over requests, ``k =
+                                   0`` the latest, ``c`` = 1 if something was consumed
+                                   (0 before any request)
+``reward_rate@r``            1     the same mean of the requests' rewards
+``recent_items@r``           d     the same mean of ``c_k e_k`` (the consumed item's
+                                   vector, 0 for a request without one): what the
+                                   user has lately been given and taken, per request
+===========================  ====  ==================================================
+
+A session start resets the session blocks and nothing else: the rates and the streak
+carry a user's engagement from one session to the next, so a model of leaving or
+returning can read how engaged the user has been lately (the interest block only
+moves on consumption, and says nothing of requests that went unanswered).
+
 The same layout is recorded in every artifact through :meth:`StateLayout.to_dict`.
 """
 
@@ -51,6 +72,18 @@ SCALAR_BLOCKS = (
     "log_hours_since_session",
     "sessions",
 )
+ENGAGEMENT_DECAYS = (0.5, 0.9, 0.98)
+"""The engagement decays measured in benchmarks/state_memory.py and docs/encoders.md:
+half-lives of 1, 6.6 and 34 requests (a few requests, a session, several sessions).
+Not the default: measured, they did not earn their place (see docs/encoders.md)."""
+
+
+def engagement_blocks(decays: tuple[float, ...]) -> tuple[str, ...]:
+    """Names of the engagement blocks for ``decays`` (empty for none)."""
+    if not decays:
+        return ()
+    rates = tuple(f"{kind}_rate@{r:g}" for kind in ("click", "reward") for r in decays)
+    return ("requests", "no_click_streak", *rates)
 
 
 @dataclass(frozen=True)
@@ -58,18 +91,26 @@ class StateLayout:
     """Where each named block lives in the state vector."""
 
     item_dim: int
+    engagement_decays: tuple[float, ...] = ()
+
+    @property
+    def scalar_blocks(self) -> tuple[str, ...]:
+        return (*SCALAR_BLOCKS, *engagement_blocks(self.engagement_decays))
 
     @property
     def blocks(self) -> dict[str, slice]:
         d = self.item_dim
         out = {"interest": slice(0, d), "last_item": slice(d, 2 * d)}
-        for i, name in enumerate(SCALAR_BLOCKS):
+        for i, name in enumerate(self.scalar_blocks):
             out[name] = slice(2 * d + i, 2 * d + i + 1)
+        at = 2 * d + len(self.scalar_blocks)
+        for j, r in enumerate(self.engagement_decays):
+            out[f"recent_items@{r:g}"] = slice(at + j * d, at + (j + 1) * d)
         return out
 
     @property
     def size(self) -> int:
-        return 2 * self.item_dim + len(SCALAR_BLOCKS)
+        return (2 + len(self.engagement_decays)) * self.item_dim + len(self.scalar_blocks)
 
     def index(self, name: str) -> int:
         """Column of a one-wide block."""
@@ -118,6 +159,8 @@ class UserStateEncoder:
     Args:
         item_embeddings: ``[n_items, d]`` item vectors (e.g. ``ItemEncoding.embeddings``).
         decay: weight multiplier per later consumption in the interest mean, in (0, 1].
+        engagement_decays: per-request decays of the engagement blocks, each in (0, 1]
+            (e.g. :data:`ENGAGEMENT_DECAYS`); ``()``, the default, has none.
 
     >>> enc = UserStateEncoder(np.eye(3, dtype=np.float32), decay=0.5)
     >>> s = enc.start_session(enc.initial(1), np.array([np.nan]))
@@ -127,16 +170,27 @@ class UserStateEncoder:
     [[0.333, 0.0, 0.667]]
     """
 
-    def __init__(self, item_embeddings: np.ndarray, decay: float = 0.8) -> None:
+    def __init__(
+        self,
+        item_embeddings: np.ndarray,
+        decay: float = 0.8,
+        engagement_decays: tuple[float, ...] = (),
+    ) -> None:
         emb = np.asarray(item_embeddings)
         if emb.ndim != 2 or emb.shape[0] == 0:
             raise ValueError(f"expected item embeddings [n_items, d], got shape {emb.shape}")
         if not 0 < decay <= 1:
             raise ValueError(f"decay must be in (0, 1], got {decay}")
+        rates = tuple(float(r) for r in engagement_decays)
+        if any(not 0 < r <= 1 for r in rates) or len(set(rates)) != len(rates):
+            raise ValueError(f"engagement_decays must be distinct, each in (0, 1]; got {rates}")
         self.item_embeddings = emb.astype(np.float32)
         self.decay = float(decay)
-        self.layout = StateLayout(emb.shape[1])
+        self.engagement_decays = rates
+        self.layout = StateLayout(emb.shape[1], rates)
         self._b = self.layout.blocks
+        self._decays = np.asarray(rates)
+        self._engagement_at = self._b["requests"].start if rates else self.size
 
     @property
     def size(self) -> int:
@@ -206,7 +260,38 @@ class UserStateEncoder:
             out[c, ix("interest_mass")] = new_mass
             out[c, self._b["last_item"]] = e
             out[c, ix("session_clicks")] += 1.0
+        if self.engagement_decays:
+            self._observe_engagement(state, out, m, item, np.asarray(reward, np.float64))
         return out
+
+    def _observe_engagement(
+        self,
+        state: np.ndarray,
+        out: np.ndarray,
+        m: np.ndarray,
+        item: np.ndarray,
+        reward: np.ndarray,
+    ) -> None:
+        # The engagement blocks are one contiguous tail: requests, streak, R click
+        # rates, R reward rates, R recent-item means (d each); all decays at once.
+        r = self._decays
+        k, d, e0 = len(r), self.layout.item_dim, self._engagement_at
+        rows: np.ndarray | slice = slice(None) if m.all() else np.flatnonzero(m)
+        old = state[rows, e0:].astype(np.float64)
+        clicked = (item >= 0)[rows]
+        n = old[:, 0]
+        mass = _geometric_mass(r, n[:, None])  # [b, R]: weights before this request
+        inv = 1.0 / (r * mass + 1.0)
+        keep = r * mass * inv
+        new = np.empty_like(old)
+        new[:, 0] = n + 1.0
+        new[:, 1] = np.where(clicked, 0.0, old[:, 1] + 1.0)
+        new[:, 2 : 2 + k] = old[:, 2 : 2 + k] * keep + clicked[:, None] * inv
+        new[:, 2 + k : 2 + 2 * k] = old[:, 2 + k : 2 + 2 * k] * keep + reward[rows, None] * inv
+        taken = np.where(clicked[:, None], self.item_embeddings[np.maximum(item[rows], 0)], 0.0)
+        items = old[:, 2 + 2 * k :].reshape(-1, k, d) * keep[:, :, None]
+        new[:, 2 + 2 * k :] = (items + taken[:, None, :] * inv[:, :, None]).reshape(-1, k * d)
+        out[rows, e0:] = new
 
     def from_events(self, events: Events) -> np.ndarray:
         """States ``[B, S]`` after each user's whole history, computed in closed form."""
@@ -257,7 +342,46 @@ class UserStateEncoder:
             out[:, ix("interest_mass")] = mass
             last = np.flatnonzero(k == 0)
             out[cu[last], b["last_item"]] = e[last]
+        if self.engagement_decays:
+            self._engagement_from_events(events, out)
         return out.astype(np.float32)
+
+    def _engagement_from_events(self, events: Events, out: np.ndarray) -> None:
+        ix, n = self.layout.index, events.n_users
+        req = np.asarray(events.kind) == REQUEST
+        ru = np.asarray(events.user, dtype=np.int64)[req]
+        items = np.asarray(events.item)[req]
+        clicked = (items >= 0).astype(np.float64)
+        reward = np.asarray(events.reward, dtype=np.float64)[req]
+        count = np.bincount(ru, minlength=n)
+        out[:, ix("requests")] = count
+        if not len(ru):
+            return
+        first_idx = np.concatenate([[0], np.cumsum(count)[:-1]])
+        rank = np.arange(len(ru)) - first_idx[ru]  # 0 = the user's first request
+        age = count[ru] - 1 - rank  # 0 = the latest
+        last_click = np.full(n, -1, dtype=np.int64)
+        np.maximum.at(last_click, ru[clicked > 0], rank[clicked > 0])
+        out[:, ix("no_click_streak")] = count - 1 - last_click
+        for r in self.engagement_decays:
+            w = r**age
+            mass = np.bincount(ru, weights=w, minlength=n)
+            seen = mass > 0
+            for kind, x in (("click", clicked), ("reward", reward)):
+                total = np.bincount(ru, weights=w * x, minlength=n)
+                out[seen, ix(f"{kind}_rate@{r:g}")] = total[seen] / mass[seen]
+            c = clicked > 0
+            num = np.zeros((n, self.layout.item_dim))
+            np.add.at(num, ru[c], w[c, None] * self.item_embeddings[items[c]].astype(np.float64))
+            out[seen, self._b[f"recent_items@{r:g}"]] = num[seen] / mass[seen, None]
+
+
+def _geometric_mass(r: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """``sum_{k < n} r^k`` (``n`` where ``r = 1``), broadcast over ``r`` and ``n``."""
+    one = r == 1.0
+    if not one.any():
+        return (1.0 - r**n) / (1.0 - r)
+    return np.where(one, n, (1.0 - r**n) / np.where(one, 1.0, 1.0 - r))
 
 
 def events_from_log(log: InteractionLog, catalog: ItemCatalog) -> tuple[Events, np.ndarray]:

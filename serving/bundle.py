@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from ltvrec.artifacts import read_record, write_record
+from ltvrec.encoders.state import UserStateEncoder
 from ltvrec.errors import ArtifactError, ArtifactNotFoundError
 
 FORMAT_VERSION = 1
@@ -45,8 +46,7 @@ class BundleError(ArtifactError):
 
 def export_bundle(
     policy_dir: str | Path,
-    item_embeddings: np.ndarray,
-    decay: float,
+    state_encoder: UserStateEncoder,
     item_ids: list[Any],
     out: str | Path,
     texts: list[str] | None = None,
@@ -56,9 +56,9 @@ def export_bundle(
     """Write a bundle for the trained policy in ``policy_dir``.
 
     Args:
-        item_embeddings: ``[N, d]`` the simulator's item vectors, which its user-state
-            encoder reads (must equal the policy's own item vectors: checked).
-        decay: the user-state encoder's interest decay.
+        state_encoder: the simulator's user-state encoder (its item vectors must equal
+            the policy's own, and its state size the policy's: checked); the runtime
+            rebuilds it from the bundle.
         item_ids: catalog index -> item id (served to clients).
         texts: item texts for the served log's catalog (default: the ids as text).
         session_gap_minutes: inactivity that starts a new session when a request does
@@ -73,7 +73,7 @@ def export_bundle(
     if out.exists() and any(out.iterdir()):
         raise BundleError(f"{out} exists and is not empty; choose a new folder")
     policy, meta = load_policy(policy_dir)
-    emb = np.ascontiguousarray(item_embeddings, dtype=np.float32)
+    emb = np.ascontiguousarray(state_encoder.item_embeddings, dtype=np.float32)
     own = policy.item_embeddings.detach().numpy()
     if emb.shape != own.shape or not np.allclose(emb, own, atol=1e-6):
         raise BundleError(
@@ -83,6 +83,11 @@ def export_bundle(
     if len(item_ids) != emb.shape[0]:
         raise BundleError(f"{len(item_ids)} item ids for {emb.shape[0]} items")
     state_dim = int(meta.get("state_dim", meta["observation_size"]))
+    if state_dim != state_encoder.size:
+        raise BundleError(
+            f"the policy in {policy_dir} reads a user state of {state_dim} features; the "
+            f"state encoder given writes {state_encoder.size}; export with its own simulator"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     # Beside the output, so the final rename stays on one file system.
     tmp = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent))
@@ -120,13 +125,12 @@ def export_bundle(
             )
         onnx.checker.check_model(onnx.load(str(tmp / "policy.onnx")), full_check=True)
         np.save(tmp / "item_embeddings.npy", emb, allow_pickle=False)
-        from ltvrec.encoders.state import StateLayout
-
-        layout = StateLayout(emb.shape[1])
+        layout = state_encoder.layout
         (tmp / "state_encoder.json").write_text(
             json.dumps(
                 {
-                    "decay": float(decay),
+                    "decay": state_encoder.decay,
+                    "engagement_decays": list(state_encoder.engagement_decays),
                     "item_dim": int(emb.shape[1]),
                     "state_size": layout.size,
                     "layout": layout.to_dict(),
@@ -192,8 +196,7 @@ def export_trained(
         ids, texts = list(simulator.item_ids), None  # type: ignore[attr-defined]
     return export_bundle(
         policy_dir,
-        simulator.item_embeddings,
-        simulator.state_encoder.decay,
+        simulator.state_encoder,
         ids,
         out,
         texts=texts,

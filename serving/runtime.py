@@ -63,7 +63,9 @@ class Runtime:
         self.folder = folder
         enc = json.loads((folder / "state_encoder.json").read_text())
         emb = np.load(folder / "item_embeddings.npy", allow_pickle=False)
-        self.encoder = UserStateEncoder(emb, decay=enc["decay"])
+        # Bundles written before the engagement blocks: none.
+        rates = tuple(enc.get("engagement_decays", ()))
+        self.encoder = UserStateEncoder(emb, decay=enc["decay"], engagement_decays=rates)
         self.session_gap_hours = float(enc["session_gap_minutes"]) / 60.0
         items = json.loads((folder / "items.json").read_text())
         self.item_ids: list[Any] = items["item_ids"]

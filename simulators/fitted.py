@@ -84,6 +84,9 @@ class FitConfig:
     """L2 penalty of the reward and leave models."""
     state_decay: float = 0.8
     """Decay of the interest mean in the user state."""
+    engagement_decays: tuple[float, ...] = ()
+    """Per-request decays of the state's engagement memory, which every component model
+    then reads (``()``, the default: none; see encoders/state.py)."""
     max_session_requests: int | None = None
     """A session ends for sure after this many requests (default: the longest session in
     the log). A linear leave model can extrapolate a hazard that keeps falling with
@@ -478,6 +481,44 @@ def _fit_return(
     return params, {"return_loglik_per_session": float(ll.detach())}
 
 
+def leave_log_likelihood(leave: tuple[np.ndarray, float], xa: np.ndarray, end: np.ndarray) -> float:
+    """Mean log-likelihood per request of the leave model on ``end`` (1 at a session's
+    last request), from standardised after-request states ``xa``."""
+    z = xa @ leave[0] + leave[1]
+    y = np.asarray(end, dtype=bool)
+    return float(np.mean(-np.logaddexp(0.0, np.where(y, -z, z))))
+
+
+def return_log_likelihood(
+    ret: ReturnParams, xa: np.ndarray, gap_days: np.ndarray, censored: np.ndarray
+) -> float:
+    """Mean log-likelihood per session end of the return model (churn mixture, excess gap
+    over ``min_gap_days`` exponential with the clipped log rate the simulator draws
+    with; a censored gap contributes its survival), as the fit's objective."""
+    logit_pi = xa @ ret.churn_coef + ret.churn_intercept
+    log_rate = np.clip(xa @ ret.rate_coef + ret.rate_intercept, *ret.log_rate_range)
+    g = np.maximum(np.asarray(gap_days, np.float64) - ret.min_gap_days, 1e-6)
+    log_pi, log_1mpi = -np.logaddexp(0.0, -logit_pi), -np.logaddexp(0.0, logit_pi)
+    rate = np.exp(log_rate)
+    ll = np.where(
+        np.asarray(censored, dtype=bool),
+        np.logaddexp(log_pi, log_1mpi - rate * g),
+        log_1mpi + log_rate - rate * g,
+    )
+    return float(ll.mean())
+
+
+def fit_leave_and_return(
+    train: Trajectories, config: FitConfig | None = None
+) -> tuple[Standardizer, tuple[np.ndarray, float], ReturnParams]:
+    """The standardiser, leave model and return model :func:`fit_simulator` fits on
+    ``train`` (for held-out comparisons of state definitions)."""
+    cfg = config or FitConfig()
+    std = Standardizer.fit(train.before)
+    xa = std(train.after)
+    return std, _fit_leave(train, xa, cfg), _fit_return(train, xa, cfg)[0]
+
+
 # --------------------------------------------------------------------- simulator
 
 
@@ -504,10 +545,13 @@ class FittedSimulator(SessionSimulator):
         meta: dict[str, Any],
         item_counts: np.ndarray | None = None,
         allow_repeats: bool = True,
+        engagement_decays: tuple[float, ...] = (),
     ) -> None:
         self.item_embeddings = np.asarray(item_embeddings, dtype=np.float32)
         self.item_ids = np.asarray(item_ids)
-        self.state_encoder = UserStateEncoder(self.item_embeddings, decay=state_decay)
+        self.state_encoder = UserStateEncoder(
+            self.item_embeddings, decay=state_decay, engagement_decays=engagement_decays
+        )
         self.standardizer = standardizer
         self.choice = choice
         self.reward_params = reward
@@ -620,6 +664,7 @@ class FittedSimulator(SessionSimulator):
             "slate_size": self.slate_size,
             "horizon_days": self.horizon_days,
             "state_decay": self.state_decay,
+            "engagement_decays": list(self.state_encoder.engagement_decays),
             "max_session_requests": self.max_session_requests,
             "allow_repeats": self.allow_repeats,
             "state_layout": self.state_encoder.layout.to_dict(),
@@ -678,6 +723,8 @@ class FittedSimulator(SessionSimulator):
             },
             item_counts=t.get("item_counts"),
             allow_repeats=bool(meta.get("allow_repeats", True)),
+            # Simulators saved before the engagement blocks: none.
+            engagement_decays=tuple(meta.get("engagement_decays", ())),
         )
 
 
@@ -721,7 +768,7 @@ def fit_simulator(
     span = (log.frame["timestamp"].max() - log.frame["timestamp"].min()) / pd.Timedelta(days=1)
     horizon = cfg.horizon_days or float(span)
 
-    encoder = UserStateEncoder(emb, decay=cfg.state_decay)
+    encoder = UserStateEncoder(emb, decay=cfg.state_decay, engagement_decays=cfg.engagement_decays)
     traj = replay_log(log, catalog, encoder)
     std = Standardizer.fit(traj.before)
     xb, xa = std(traj.before), std(traj.after)
@@ -778,6 +825,7 @@ def fit_simulator(
             traj.clicked_item[traj.clicked_item >= 0], minlength=catalog.n_items
         ).astype(np.float64),
         allow_repeats=allow_repeats,
+        engagement_decays=cfg.engagement_decays,
     )
 
 
@@ -792,7 +840,16 @@ def _repeat_share(traj: Trajectories) -> float:
     return float(1.0 - len(np.unique(pairs)) / len(pairs))
 
 
-__all__ = ["FitConfig", "FittedSimulator", "Trajectories", "fit_simulator", "replay_log"]
+__all__ = [
+    "FitConfig",
+    "FittedSimulator",
+    "Trajectories",
+    "fit_leave_and_return",
+    "fit_simulator",
+    "leave_log_likelihood",
+    "replay_log",
+    "return_log_likelihood",
+]
 
 
 def fit_dataset(
@@ -824,4 +881,7 @@ def fit_config_of(sim: FittedSimulator) -> FitConfig:
     from dataclasses import fields
 
     known = {f.name for f in fields(FitConfig)}
-    return FitConfig(**{k: v for k, v in sim.meta.get("config", {}).items() if k in known})
+    saved = {k: v for k, v in sim.meta.get("config", {}).items() if k in known}
+    # The state it was fitted on (older simulators had no engagement blocks).
+    saved["engagement_decays"] = sim.state_encoder.engagement_decays
+    return FitConfig(**saved)

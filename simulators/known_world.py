@@ -132,6 +132,9 @@ class KnownWorldConfig:
     """Size of the item vectors the observable state is built from."""
     state_decay: float = 0.8
     """Decay of the interest mean in the observable user state."""
+    engagement_decays: tuple[float, ...] = ()
+    """Per-request decays of the observable state's engagement memory (``()``, the
+    default: none; see encoders/state.py)."""
     seed: int = 0
     """Seed of the items (topics, appeal, quality, titles, prices, logging noise)."""
 
@@ -237,7 +240,9 @@ class KnownWorld(SessionSimulator):
         if emb.shape[0] != cfg.n_items:
             raise ValueError(f"expected {cfg.n_items} item embeddings, got {emb.shape[0]}")
         self.item_embeddings = np.asarray(emb, dtype=np.float32)
-        self.state_encoder = UserStateEncoder(self.item_embeddings, decay=cfg.state_decay)
+        self.state_encoder = UserStateEncoder(
+            self.item_embeddings, decay=cfg.state_decay, engagement_decays=cfg.engagement_decays
+        )
         self.n_items = cfg.n_items
         self.slate_size = cfg.slate_size
         self.horizon_days = cfg.horizon_days

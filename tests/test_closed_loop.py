@@ -82,8 +82,8 @@ def test_the_loop_closes(tmp_path: Path) -> None:
     )  # fmt: skip
     train(world, cfg, tmp_path / "policy")
     export_bundle(
-        tmp_path / "policy", world.item_embeddings, world.state_encoder.decay,
-        list(range(world.n_items)), tmp_path / "bundle", texts=world.items.titles,
+        tmp_path / "policy", world.state_encoder, list(range(world.n_items)),
+        tmp_path / "bundle", texts=world.items.titles,
     )  # fmt: skip
     runtime = Runtime(tmp_path / "bundle")
     served = ServedLog(tmp_path / "served")

@@ -19,6 +19,7 @@ from ltvrec.encoders import (
     encode_catalog,
     events_from_log,
 )
+from ltvrec.encoders.state import ENGAGEMENT_DECAYS
 from ltvrec.interactions import Dataset, ItemCatalog
 
 
@@ -59,18 +60,20 @@ def test_catalog_encoding_round_trip_and_tamper_check(tmp_path: Path) -> None:
         ItemEncoding.load(tmp_path / "nothing")
 
 
-def test_state_layout_covers_the_vector() -> None:
-    enc = UserStateEncoder(np.zeros((4, 3), np.float32))
+@pytest.mark.parametrize(("decays", "size"), [((), 2 * 3 + 6), ((0.5, 0.9, 0.98), 5 * 3 + 14)])
+def test_state_layout_covers_the_vector(decays: tuple[float, ...], size: int) -> None:
+    enc = UserStateEncoder(np.zeros((4, 3), np.float32), engagement_decays=decays)
     cols = sorted(c for s in enc.layout.blocks.values() for c in range(s.start, s.stop))
-    assert cols == list(range(enc.size)) and enc.size == 2 * 3 + 6
+    assert cols == list(range(enc.size)) and enc.size == size
 
 
 def test_hand_computed_state() -> None:
     # Items: e0 = (1, 0), e1 = (0, 1). decay 0.5.
-    enc = UserStateEncoder(np.eye(2, dtype=np.float32), decay=0.5)
+    enc = UserStateEncoder(np.eye(2, dtype=np.float32), decay=0.5, engagement_decays=(0.5, 1.0))
     s = enc.start_session(enc.initial(1), np.array([np.nan]))
     s = enc.observe(s, np.array([0]), np.array([2.0]))  # consume e0, reward 2
     s = enc.observe(s, np.array([-1]), np.array([0.0]))  # nothing consumed
+    assert enc.block(s, "no_click_streak")[0].tolist() == [1.0]
     s = enc.start_session(s, np.array([np.e - 1.0]))  # log1p(e - 1) = 1
     s = enc.observe(s, np.array([1]), np.array([4.0]))  # consume e1, reward 4
     got = {k: enc.block(s, k)[0].tolist() for k in enc.layout.blocks}
@@ -82,6 +85,16 @@ def test_hand_computed_state() -> None:
     assert got["session_mean_reward"] == [4.0]
     np.testing.assert_allclose(got["log_hours_since_session"], [1.0], rtol=1e-6)
     assert got["sessions"] == [2.0]
+    # Engagement across both sessions: requests (click, reward) = (1, 2), (0, 0), (1, 4).
+    assert got["requests"] == [3.0] and got["no_click_streak"] == [0.0]
+    # decay 0.5, latest first: weights 1, 0.5, 0.25.
+    np.testing.assert_allclose(got["click_rate@0.5"], [1.25 / 1.75], rtol=1e-6)
+    np.testing.assert_allclose(got["reward_rate@0.5"], [4.5 / 1.75], rtol=1e-6)
+    np.testing.assert_allclose(got["recent_items@0.5"], [0.25 / 1.75, 1 / 1.75], rtol=1e-6)
+    # decay 1: plain means.
+    np.testing.assert_allclose(got["click_rate@1"], [2 / 3], rtol=1e-6)
+    np.testing.assert_allclose(got["reward_rate@1"], [2.0], rtol=1e-6)
+    np.testing.assert_allclose(got["recent_items@1"], [1 / 3, 1 / 3], rtol=1e-6)
 
 
 def _random_events(rng: np.random.Generator, n_users: int, n_items: int) -> Events:
@@ -123,7 +136,7 @@ def _incremental(enc: UserStateEncoder, ev: Events) -> np.ndarray:
 def test_incremental_and_from_scratch_agree(seed: int) -> None:
     rng = np.random.default_rng(seed)
     emb = rng.standard_normal((30, 5)).astype(np.float32)
-    enc = UserStateEncoder(emb, decay=0.7)
+    enc = UserStateEncoder(emb, decay=0.7, engagement_decays=ENGAGEMENT_DECAYS)
     ev = _random_events(rng, 12, 30)
     np.testing.assert_allclose(_incremental(enc, ev), enc.from_events(ev), atol=1e-5)
 
@@ -138,7 +151,7 @@ def test_agreement_on_a_real_log(ml100k: Dataset) -> None:
     ev, ids = events_from_log(log, ml100k.catalog)
     assert ids.tolist() == users.tolist()
     emb = HashingTextEncoder(dim=8).encode(ml100k.catalog.texts).embeddings
-    enc = UserStateEncoder(emb, decay=0.9)
+    enc = UserStateEncoder(emb, decay=0.9, engagement_decays=ENGAGEMENT_DECAYS)
     scratch = enc.from_events(ev)
     np.testing.assert_allclose(_incremental(enc, ev), scratch, atol=1e-5)
     # Counts line up with the log: sessions per user and the final session's length.
@@ -174,5 +187,9 @@ def test_bad_events(kwargs: dict[str, np.ndarray], fragment: str) -> None:
 def test_bad_state_encoder_arguments() -> None:
     with pytest.raises(ValueError, match="decay must be in"):
         UserStateEncoder(np.zeros((2, 2)), decay=0.0)
+    with pytest.raises(ValueError, match="engagement_decays must be distinct"):
+        UserStateEncoder(np.zeros((2, 2)), engagement_decays=(0.5, 1.5))
+    with pytest.raises(ValueError, match="engagement_decays must be distinct"):
+        UserStateEncoder(np.zeros((2, 2)), engagement_decays=(0.5, 0.5))
     with pytest.raises(ValueError, match=r"expected item embeddings \[n_items, d\]"):
         UserStateEncoder(np.zeros(3))

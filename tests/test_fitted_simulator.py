@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ltvrec.encoders.state import ENGAGEMENT_DECAYS
 from ltvrec.interactions import Dataset, InteractionLog, LogValidationError
 from ltvrec.simulators import (
     FitConfig,
@@ -24,6 +25,12 @@ from ltvrec.simulators import (
     simulate_log,
 )
 from ltvrec.simulators.fidelity import fidelity_report, kaplan_meier, ks_distance
+from ltvrec.simulators.fitted import (
+    ReturnParams,
+    fit_config_of,
+    leave_log_likelihood,
+    return_log_likelihood,
+)
 
 
 @pytest.fixture(scope="module")
@@ -65,13 +72,16 @@ def test_save_load_round_trip_and_tamper(
     log, _ = logged
     small = InteractionLog(frame=log.frame[log.frame["user_id"] < 300].reset_index(drop=True))
     catalog = known_world_catalog(world.items.titles, world.items.price)
-    sim = fit_simulator(small, catalog, world.item_embeddings, FitConfig(epochs=1))
+    cfg = FitConfig(epochs=1, engagement_decays=ENGAGEMENT_DECAYS)
+    sim = fit_simulator(small, catalog, world.item_embeddings, cfg)
     sim.save(tmp_path / "sim")
     back = FittedSimulator.load(tmp_path / "sim")
     a = evaluate(sim, RandomPolicy(), 100, seed=1)
     b = evaluate(back, RandomPolicy(), 100, seed=1)
     assert np.array_equal(a.returns, b.returns)
     assert back.meta["fit"]["users"] == 300
+    assert back.state_encoder.engagement_decays == sim.state_encoder.engagement_decays != ()
+    assert fit_config_of(back).engagement_decays == sim.state_encoder.engagement_decays
     blob = (tmp_path / "sim" / "simulator.safetensors").read_bytes()
     (tmp_path / "sim" / "simulator.safetensors").write_bytes(blob[:-1] + bytes([blob[-1] ^ 1]))
     with pytest.raises(ValueError, match="does not match the sha256"):
@@ -129,6 +139,18 @@ def test_logs_missing_what_a_component_needs(
     with pytest.raises(LogValidationError, match=fragment) as info:
         fit_simulator(log, catalog, world.item_embeddings)
     assert info.value.column == column
+
+
+def test_leave_and_return_log_likelihood_by_hand() -> None:
+    # Leave: logits -1 (stayed) and +1 (left): both rows have log sigmoid(1).
+    xa = np.array([[0.0], [1.0]])
+    ll = leave_log_likelihood((np.array([2.0]), -1.0), xa, np.array([False, True]))
+    assert ll == pytest.approx(-np.log1p(np.exp(-1.0)))
+    # Return: churn share 1/2, rate 2 per day over a 1-day minimum gap. An observed gap
+    # of 2 days (excess 1): log(1/2) + log 2 - 2; a censored one of 1.5: log(1/2 + e^-1/2).
+    ret = ReturnParams(np.zeros(1), 0.0, np.zeros(1), float(np.log(2.0)), (-10.0, 10.0), 1.0)
+    got = return_log_likelihood(ret, np.zeros((2, 1)), np.array([2.0, 1.5]), np.array([0, 1]))
+    assert got == pytest.approx((-2.0 + np.log(0.5 + 0.5 * np.exp(-1.0))) / 2)
 
 
 def test_kaplan_meier_and_ks_by_hand() -> None:

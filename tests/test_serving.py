@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from ltvrec.agents.policies import PPOPolicy, load_policy
 from ltvrec.agents.train_ppo import TrainConfig, train
+from ltvrec.encoders.state import ENGAGEMENT_DECAYS, UserStateEncoder
 from ltvrec.offline import replay
 from ltvrec.serving.bundle import BundleError, export_bundle, read_manifest
 from ltvrec.serving.log import ServedLog, bundle_catalog, read_served_log
@@ -36,15 +38,26 @@ def world() -> KnownWorld:
     return KnownWorld(KnownWorldConfig(n_items=300, horizon_days=10.0))
 
 
-@pytest.fixture(scope="module")
-def trained(world: KnownWorld, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("serving")
+def _train_and_export(world: KnownWorld, root: Path) -> tuple[Path, Path]:
     train(world, SMALL, root / "policy")
     export_bundle(
-        root / "policy", world.item_embeddings, world.state_encoder.decay,
-        list(range(world.n_items)), root / "bundle", texts=world.items.titles,
+        root / "policy", world.state_encoder, list(range(world.n_items)), root / "bundle",
+        texts=world.items.titles,
     )  # fmt: skip
     return root / "policy", root / "bundle"
+
+
+@pytest.fixture(scope="module")
+def trained(world: KnownWorld, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return _train_and_export(world, tmp_path_factory.mktemp("serving"))
+
+
+@pytest.fixture(scope="module")
+def engaged(tmp_path_factory: pytest.TempPathFactory) -> tuple[KnownWorld, tuple[Path, Path]]:
+    """A world whose state carries the engagement memory, and its bundle."""
+    cfg = KnownWorldConfig(n_items=300, horizon_days=10.0, engagement_decays=ENGAGEMENT_DECAYS)
+    world = KnownWorld(cfg)
+    return world, _train_and_export(world, tmp_path_factory.mktemp("engaged"))
 
 
 def test_onnx_scores_equal_the_torch_policy(trained: tuple[Path, Path]) -> None:
@@ -78,7 +91,16 @@ def test_runtime_slates_and_probabilities_equal_the_policys(
     assert greedy.pscore == 1.0
 
 
-def test_runtime_state_equals_the_envs_state(world: KnownWorld, trained: tuple[Path, Path]) -> None:
+@pytest.mark.parametrize("memory", [False, True])
+def test_runtime_state_equals_the_envs_state(
+    world: KnownWorld,
+    trained: tuple[Path, Path],
+    engaged: tuple[KnownWorld, tuple[Path, Path]],
+    memory: bool,
+) -> None:
+    if memory:
+        world, trained = engaged
+        assert world.state_encoder.size == 174
     rt = Runtime(trained[1])
     log = simulate_log(world, PlackettLucePolicy(world.logging_scores(), world.slate_size), 25, 3)
     catalog = known_world_catalog(world.items.titles, world.items.price)
@@ -144,14 +166,21 @@ def test_damaged_bundles_are_refused(trained: tuple[Path, Path], tmp_path: Path)
     with pytest.raises(BundleError, match="not a bundle"):
         Runtime(tmp_path)
     with pytest.raises(BundleError, match="exists and is not empty"):
-        export_bundle(trained[0], np.zeros((300, 32)), 0.8, list(range(300)), newer)
+        export_bundle(trained[0], _other_encoder(), list(range(300)), newer)
 
 
-def test_export_refuses_another_simulators_item_vectors(
-    trained: tuple[Path, Path], tmp_path: Path
+def _other_encoder(**kwargs: Any) -> UserStateEncoder:
+    return UserStateEncoder(np.zeros((300, 32), np.float32), **kwargs)
+
+
+def test_export_refuses_another_simulators_state(
+    trained: tuple[Path, Path], world: KnownWorld, tmp_path: Path
 ) -> None:
     with pytest.raises(BundleError, match="trained on other item vectors"):
-        export_bundle(trained[0], np.zeros((300, 32)), 0.8, list(range(300)), tmp_path / "b")
+        export_bundle(trained[0], _other_encoder(), list(range(300)), tmp_path / "b")
+    other = UserStateEncoder(world.item_embeddings, engagement_decays=ENGAGEMENT_DECAYS)
+    with pytest.raises(BundleError, match=r"reads a user state of 70 features.* writes 174"):
+        export_bundle(trained[0], other, list(range(300)), tmp_path / "b")
     assert not (tmp_path / "b").exists()  # nothing half-written
 
 
@@ -321,8 +350,7 @@ def test_a_masked_policy_started_from_baselines_serves_exactly(
     )  # fmt: skip
     train(sim, small, tmp_path / "policy")
     export_bundle(
-        tmp_path / "policy", sim.item_embeddings, sim.state_encoder.decay,
-        list(sim.item_ids), tmp_path / "bundle",
+        tmp_path / "policy", sim.state_encoder, list(sim.item_ids), tmp_path / "bundle",
     )  # fmt: skip
     policy, meta = load_policy(tmp_path / "policy")
     assert meta["mask_consumed"] and meta["start"] is not None
