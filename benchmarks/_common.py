@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ltvrec.simulators.fitted import (
@@ -47,3 +49,52 @@ def greedy_scores(sim: FittedSimulator, obs: np.ndarray) -> np.ndarray:
     """A policy's scoring: standardise, query, dot every item, add the bias."""
     c, std = sim.choice, sim.standardizer
     return (((obs - std.mean) / std.std) @ c.wq + c.bq) @ c.item_keys.T + c.item_bias
+
+
+def log_and_vectors(data: str, users: int = 3000) -> tuple[Any, Any, np.ndarray]:
+    """``(log, catalog, item vectors)`` of ``data``: a fetched data set with the default
+    encoder's vectors (MiniLM through the cache, as the demo), or ``known-world``: its
+    logging policy's log of ``users`` users and the world's own title vectors."""
+    if data == "known-world":
+        from ltvrec.simulators import KnownWorld, PlackettLucePolicy, simulate_log
+        from ltvrec.simulators.logs import known_world_catalog
+
+        world = KnownWorld()
+        policy = PlackettLucePolicy(world.logging_scores(), world.slate_size)
+        log = simulate_log(world, policy, users, seed=0)
+        catalog = known_world_catalog(world.items.titles, world.items.price)
+        return log, catalog, world.item_embeddings
+    from ltvrec.config import EncodeConfig
+    from ltvrec.encoders.items import encode_with_config
+    from ltvrec.interactions.datasets import load
+
+    ds = load(data)
+    encoding, _ = encode_with_config(ds.catalog, EncodeConfig())
+    return ds.log, ds.catalog, encoding.embeddings
+
+
+def user_split(log: Any, split: int, test_share: float) -> tuple[Any, Any]:
+    """``(train, test)`` logs: ``test_share`` of the users, drawn with seed ``split``."""
+    from ltvrec.interactions import InteractionLog
+
+    frame = log.frame
+    users = np.sort(frame["user_id"].unique())
+    rng = np.random.default_rng(split)
+    test_users = rng.choice(users, int(len(users) * test_share), replace=False)
+    is_test = frame["user_id"].isin(test_users).to_numpy()
+    return (
+        InteractionLog(frame=frame[~is_test].reset_index(drop=True)),
+        InteractionLog(frame=frame[is_test].reset_index(drop=True)),
+    )
+
+
+def paired_line(label: str, a: list[float], b: list[float]) -> str:
+    """``label: mean [95% t-interval] over splits: verdict (per split ...)``, 4 decimals."""
+    from ltvrec.agents.evaluation import paired_comparison
+
+    c = paired_comparison(a, b)
+    diffs = ", ".join(f"{d:+.4f}" for d in c["differences"])
+    return (
+        f"{label}: {c['mean']:+.4f} [{c['ci'][0]:+.4f}, {c['ci'][1]:+.4f}] over "
+        f"{c['seeds']} splits: {c['verdict']} (per split {diffs}); baseline {np.mean(b):.4f}"
+    )

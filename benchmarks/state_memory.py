@@ -19,8 +19,8 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from _common import log_and_vectors, paired_line, user_split
 
-from ltvrec.agents.evaluation import paired_comparison
 from ltvrec.encoders.state import ENGAGEMENT_DECAYS, UserStateEncoder
 from ltvrec.interactions import InteractionLog
 from ltvrec.interactions.schema import ItemCatalog
@@ -30,28 +30,6 @@ from ltvrec.simulators.fitted import (
     replay_log,
     return_log_likelihood,
 )
-
-
-def load(data: str, users: int) -> tuple[InteractionLog, ItemCatalog, np.ndarray]:
-    if data == "known-world":
-        from ltvrec.simulators import KnownWorld, PlackettLucePolicy, simulate_log
-        from ltvrec.simulators.logs import known_world_catalog
-
-        world = KnownWorld()
-        policy = PlackettLucePolicy(world.logging_scores(), world.slate_size)
-        log = simulate_log(world, policy, users, seed=0)
-        return (
-            log,
-            known_world_catalog(world.items.titles, world.items.price),
-            world.item_embeddings,
-        )
-    from ltvrec.config import EncodeConfig
-    from ltvrec.encoders.items import encode_with_config
-    from ltvrec.interactions.datasets import load as load_dataset
-
-    ds = load_dataset(data)
-    encoding, _ = encode_with_config(ds.catalog, EncodeConfig())
-    return ds.log, ds.catalog, encoding.embeddings
 
 
 def held_out(
@@ -100,20 +78,15 @@ def main() -> None:
     p.add_argument("--users", type=int, default=3000, help="known world: users logged")
     p.add_argument("--test-share", type=float, default=0.3)
     args = p.parse_args()
-    log, catalog, emb = load(args.data, args.users)
-    frame = log.frame
-    users = np.sort(frame["user_id"].unique())
+    log, catalog, emb = log_and_vectors(args.data, args.users)
+    n_users = log.frame["user_id"].nunique()
     print(
-        f"{args.data}: {len(users):,} users, {log.n_requests:,} requests; decays "
+        f"{args.data}: {n_users:,} users, {log.n_requests:,} requests; decays "
         f"{ENGAGEMENT_DECAYS} vs none; {args.splits} splits, {args.test_share:.0%} held out"
     )
     results: dict[str, dict[str, list[float]]] = {"leave": {}, "return": {}}
     for split in range(args.splits):
-        rng = np.random.default_rng(split)
-        test_users = rng.choice(users, int(len(users) * args.test_share), replace=False)
-        is_test = frame["user_id"].isin(test_users).to_numpy()
-        train = InteractionLog(frame=frame[~is_test].reset_index(drop=True))
-        test = InteractionLog(frame=frame[is_test].reset_index(drop=True))
+        train, test = user_split(log, split, args.test_share)
         line = [f"split {split}:"]
         for name, decays in (("memory", ENGAGEMENT_DECAYS), ("none", ())):
             leave, ret = held_out(train, test, catalog, emb, decays)
@@ -127,12 +100,8 @@ def main() -> None:
             print(f"latent satisfaction from the observable state, {name}: R^2 {r2:.3f}")
     for model, unit in (("leave", "nats/request"), ("return", "nats/session")):
         r = results[model]
-        c = paired_comparison(r["memory"], r["none"])
-        diffs = ", ".join(f"{d:+.4f}" for d in c["differences"])
         print(
-            f"{model} log-likelihood ({unit}), memory vs none: {c['mean']:+.4f} "
-            f"[{c['ci'][0]:+.4f}, {c['ci'][1]:+.4f}] over {c['seeds']} splits: "
-            f"{c['verdict']} (per split {diffs}); none: {np.mean(r['none']):.4f}"
+            paired_line(f"{model} log-likelihood ({unit}), memory - none", r["memory"], r["none"])
         )
 
 

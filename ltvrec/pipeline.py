@@ -285,7 +285,8 @@ def _write(report: dict[str, Any], out: Path) -> None:
         "",
         f"- choice, held-out log-likelihood: model {model_ll:.3f} vs popularity {pop_ll:.3f}",
         f"- session length KS: {f['session_length']['ks']:.3f}",
-        f"- return-gap CDF distance to Kaplan-Meier: {f['return_gap_days']['km_cdf_distance']:.3f}",
+        "- return gap, distance between the held-out and simulated Kaplan-Meier curves: "
+        f"{f['return_gap_days']['km_cdf_distance']:.3f}",
         "- full report: [fidelity/fidelity.md](fidelity/fidelity.md)",
         "",
         *_ope_lines(report.get("ope")),

@@ -10,9 +10,12 @@ On a time split (fit on the past, compare on the future):
 - **sessions and returns**: session lengths and return gaps of users simulated under a
   replay policy (a context-free Plackett-Luce whose scores are the log frequencies of
   items at the top position in the training log, or a given policy) against the
-  held-out log: KS distance for session lengths; for return gaps, the held-out
-  distribution is a Kaplan-Meier estimate (censoring-aware) and the distance is the
-  largest gap between the two CDFs up to the last held-out time.
+  held-out log: KS distance for session lengths; for return gaps, both sides are
+  Kaplan-Meier curves over *every* session end (a user who does not come back is
+  censored: in the log at its end, in the simulator at churn or the horizon), and the
+  distance is the largest gap between the two "returned within t" curves up to the
+  last held-out time. (Before, the simulated side held only the users who came back,
+  against a held-out curve over everyone: it read churn as slow returns.)
 - **value**: clicks and reward per request and requests per session, simulated vs logged.
 - the assumptions in force (e.g. the no-click level of consumption-only logs).
 """
@@ -66,12 +69,26 @@ def ks_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(fa - fb).max())
 
 
-def km_distance(sim_gaps: np.ndarray, t_km: np.ndarray, s_km: np.ndarray) -> float:
-    """Largest |F_sim(t) - F_KM(t)| over the KM event times."""
+def survival_at(t_km: np.ndarray, s_km: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """A Kaplan-Meier curve ``(t_km, s_km)`` read at times ``t`` (right-continuous)."""
+    j = np.searchsorted(t_km, t, side="right") - 1
+    return np.where(j >= 0, s_km[np.maximum(j, 0)], 1.0)
+
+
+def km_median(t_km: np.ndarray, s_km: np.ndarray) -> float | None:
+    """The first time the curve is at or below 1/2 (None if it never gets there)."""
+    return float(t_km[np.searchsorted(-s_km, -0.5)]) if len(t_km) and s_km.min() <= 0.5 else None
+
+
+def km_distance(
+    sim_gaps: np.ndarray, sim_censored: np.ndarray, t_km: np.ndarray, s_km: np.ndarray
+) -> float:
+    """Largest difference between the simulated and held-out Kaplan-Meier curves, over
+    the held-out event times."""
     if len(t_km) == 0 or len(sim_gaps) == 0:
         return float("nan")
-    f_sim = np.searchsorted(np.sort(sim_gaps), t_km, side="right") / len(sim_gaps)
-    return float(np.abs(f_sim - (1.0 - s_km)).max())
+    t_sim, s_sim = kaplan_meier(sim_gaps, sim_censored)
+    return float(np.abs(survival_at(t_sim, s_sim, t_km) - s_km).max())
 
 
 def _auc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -164,11 +181,14 @@ def replay_policy(log: InteractionLog, catalog: ItemCatalog, slate_size: int) ->
 
 def _simulated_sessions(
     sim: FittedSimulator, policy: SimPolicy, n_users: int, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Session lengths and (uncensored) return gaps of simulated users."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Session lengths of simulated users, and at every session end the days to the
+    next session, censored (True) when there is none: at churn or a return past the
+    horizon, censored at the days left to the horizon."""
     rng = np.random.default_rng(seed)
     lengths: list[np.ndarray] = []
     gaps: list[np.ndarray] = []
+    censored: list[np.ndarray] = []
     count = np.zeros(n_users)
 
     def on_step(idx: np.ndarray, _s: Any, _a: np.ndarray, r: Any) -> None:
@@ -176,11 +196,13 @@ def _simulated_sessions(
         ended = r.session_end
         lengths.append(count[idx][ended].copy())
         count[idx[ended]] = 0
-        back = ended & ~r.done
-        gaps.append(r.return_gap[back])
+        done = r.done[ended]
+        left = sim.horizon_days - r.time[ended]
+        gaps.append(np.where(done, left, r.return_gap[ended]))
+        censored.append(done)
 
     run_users(sim, policy, sim.reset(n_users, rng), rng, on_step)
-    return np.concatenate(lengths), np.concatenate(gaps)
+    return np.concatenate(lengths), np.concatenate(gaps), np.concatenate(censored)
 
 
 def fidelity_report(
@@ -212,7 +234,7 @@ def fidelity_report(
     choice = _choice_metrics(sim, traj, rows, consumption, seed)
 
     pol = policy or replay_policy(split.train, catalog, sim.slate_size)
-    sim_lengths, sim_gaps = _simulated_sessions(sim, pol, n_sim_users, seed)
+    sim_lengths, sim_gaps, sim_censored = _simulated_sessions(sim, pol, n_sim_users, seed)
     test = split.test
     held_lengths = session_table(test)["n_requests"].to_numpy()
     g = return_gaps(test)
@@ -242,11 +264,12 @@ def fidelity_report(
             "simulated_mean": float(sim_lengths.mean()),
         },
         "return_gap_days": {
-            "km_cdf_distance": km_distance(sim_gaps, t_km, s_km),
-            "held_out_median_km": float(t_km[np.searchsorted(-s_km, -0.5)])
-            if len(t_km) and s_km.min() <= 0.5
+            "km_cdf_distance": km_distance(sim_gaps, sim_censored, t_km, s_km),
+            "held_out_median_km": km_median(t_km, s_km),
+            "simulated_median_km": km_median(*kaplan_meier(sim_gaps, sim_censored)),
+            "simulated_returned_share": float(1.0 - sim_censored.mean())
+            if len(sim_censored)
             else None,
-            "simulated_median": float(np.median(sim_gaps)) if len(sim_gaps) else None,
         },
         "policy": {"name": pol.name, "logged": logged, "simulated": simulated},
         "assumptions": sim.meta.get("assumptions", []),
@@ -254,7 +277,7 @@ def fidelity_report(
         "_plot": {
             "sim_lengths": sim_lengths,
             "held_lengths": held_lengths,
-            "sim_gaps": sim_gaps,
+            "sim_km": kaplan_meier(sim_gaps, sim_censored),
             "km": (t_km, s_km),
         },
     }
@@ -289,10 +312,9 @@ def write_report(report: dict[str, Any], folder: str | Path, title: str) -> Path
     axes[0].legend()
     t_km, s_km = plot["km"]
     axes[1].step(t_km, 1 - s_km, where="post", label="held-out (Kaplan-Meier)")
-    if len(plot["sim_gaps"]):
-        sg = np.sort(plot["sim_gaps"])
-        axes[1].plot(sg, np.arange(1, len(sg) + 1) / len(sg), label="simulated")
-    axes[1].set(title="return gap CDF", xlabel="days", xscale="symlog")
+    t_sim, s_sim = plot["sim_km"]
+    axes[1].step(t_sim, 1 - s_sim, where="post", label="simulated (Kaplan-Meier)")
+    axes[1].set(title="returned within t (every session end)", xlabel="days", xscale="symlog")
     axes[1].legend()
     if cal:
         axes[2].plot([0, 1], [0, 1], "k:", lw=1)
@@ -323,9 +345,11 @@ def write_report(report: dict[str, Any], folder: str | Path, title: str) -> Path
         "",
         f"- session length KS distance: {sl['ks']:.3f} (held-out mean {sl['held_out_mean']:.2f}, "
         f"simulated {sl['simulated_mean']:.2f})",
-        f"- return gap CDF distance to Kaplan-Meier: {rg['km_cdf_distance']:.3f} "
-        f"(median days: held-out Kaplan-Meier {_num(rg['held_out_median_km'])}, "
-        f"simulated {_num(rg['simulated_median'])})",
+        f"- return gap: largest distance between the held-out and simulated Kaplan-Meier "
+        f"curves over every session end, {rg['km_cdf_distance']:.3f} (median days: "
+        f"held-out {_num(rg['held_out_median_km'])}, simulated "
+        f"{_num(rg['simulated_median_km'])}; simulated session ends followed by a "
+        f"return: {_num(rg['simulated_returned_share'])})",
         "",
         "## Policy value per request",
         "",

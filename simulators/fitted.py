@@ -32,7 +32,7 @@ assumptions); no pickle.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +82,11 @@ class FitConfig:
     """Days each simulated user is followed (default: the log's time span)."""
     ridge: float = 1.0
     """L2 penalty of the reward and leave models."""
+    return_bins: int = 1
+    """Bins of the return model's piecewise-constant baseline hazard over the excess
+    gap (edges at quantiles of the observed gaps): it can follow a return curve that
+    rises fast in the first hours and slowly after. 1 (the default): a single
+    exponential rate; docs/simulators.md measures both."""
     state_decay: float = 0.8
     """Decay of the interest mean in the user state."""
     engagement_decays: tuple[float, ...] = ()
@@ -101,8 +106,8 @@ class FitConfig:
     def __post_init__(self) -> None:
         if self.repeats not in ("auto", "allow", "forbid"):
             raise ConfigError(f"repeats must be 'auto', 'allow' or 'forbid', got {self.repeats!r}")
-        if self.hidden < 1 or self.epochs < 1 or self.batch_size < 1:
-            raise ConfigError("hidden, epochs and batch_size must be >= 1")
+        if self.hidden < 1 or self.epochs < 1 or self.batch_size < 1 or self.return_bins < 1:
+            raise ConfigError("hidden, epochs, batch_size and return_bins must be >= 1")
         if not 0 < self.assumed_click_rate < 1:
             raise ConfigError(
                 f"assumed_click_rate must be in (0, 1), got {self.assumed_click_rate}"
@@ -420,9 +425,15 @@ def _fit_leave(traj: Trajectories, xa: np.ndarray, cfg: FitConfig) -> tuple[np.n
 
 @dataclass(frozen=True)
 class ReturnParams:
-    """Mixture-cure exponential return model. Linear predictors are clipped to the
-    range seen on the training sessions (``log_rate_range``): a linear model must not
-    extrapolate to gaps of 1e-30 days for states the log never held."""
+    """Mixture-cure proportional-hazards return model. After a session a user churns
+    with probability ``sigmoid(x . churn_coef + churn_intercept)``; else the next session
+    starts ``min_gap_days`` plus an excess gap whose hazard at excess ``t`` is
+    ``exp(log_hazard[j(t)] + lp)``: a piecewise-constant baseline over the bins
+    ``hazard_edges`` (``[0, ..., inf]``) times ``exp(lp)``, ``lp = x . rate_coef +
+    rate_intercept``. One bin is an exponential gap with rate ``exp(log_hazard[0] +
+    lp)``. The linear predictor is clipped to the range seen on the training sessions
+    (``log_rate_range``): a linear model must not extrapolate to gaps of 1e-30 days for
+    states the log never held."""
 
     churn_coef: np.ndarray
     churn_intercept: float
@@ -430,6 +441,39 @@ class ReturnParams:
     rate_intercept: float
     log_rate_range: tuple[float, float]
     min_gap_days: float
+    hazard_edges: np.ndarray = field(default_factory=lambda: np.array([0.0, np.inf]))
+    log_hazard: np.ndarray = field(default_factory=lambda: np.zeros(1))
+
+    def linear_predictor(self, x: np.ndarray) -> np.ndarray:
+        return np.clip(x @ self.rate_coef + self.rate_intercept, *self.log_rate_range)
+
+    def exposure(self, t: np.ndarray) -> np.ndarray:
+        """``[n, B]`` time spent in each hazard bin by excess gaps ``t [n]``."""
+        lo, hi = self.hazard_edges[:-1], self.hazard_edges[1:]
+        return np.clip(np.minimum(t[:, None], hi) - lo, 0.0, None)
+
+    def log_hazard_at(self, t: np.ndarray) -> np.ndarray:
+        j = np.searchsorted(self.hazard_edges, t, side="right") - 1
+        return self.log_hazard[np.clip(j, 0, len(self.log_hazard) - 1)]
+
+    def excess_gap(self, lp: np.ndarray, exponential: np.ndarray) -> np.ndarray:
+        """Invert the cumulative hazard: the excess gap ``t`` with ``H0(t) exp(lp)`` equal
+        to a unit-exponential draw (exact)."""
+        h = np.exp(self.log_hazard)
+        width = np.diff(self.hazard_edges)[:-1]  # the last bin is open-ended
+        cum = np.r_[0.0, np.cumsum(h[:-1] * width)]  # H0 at each bin's left edge
+        target = np.asarray(exponential, np.float64) * np.exp(-lp)
+        j = np.searchsorted(cum, target, side="right") - 1
+        return self.hazard_edges[j] + (target - cum[j]) / h[j]
+
+
+def _hazard_edges(excess: np.ndarray, bins: int) -> np.ndarray:
+    """``[0, q_1, ..., q_{B-1}, inf]``: quantiles of the observed excess gaps (fewer
+    bins where quantiles coincide)."""
+    if bins <= 1 or len(excess) < 2 * bins:
+        return np.array([0.0, np.inf])
+    inner = np.unique(np.quantile(excess, np.arange(1, bins) / bins))
+    return np.r_[0.0, inner[inner > 0], np.inf]
 
 
 def _fit_return(
@@ -444,41 +488,45 @@ def _fit_return(
     # model the excess over it.
     observed = traj.gap_days[e][~traj.censored[e]]
     min_gap = float(observed.min()) if len(observed) else 0.0
-    g = torch.as_tensor(np.maximum(traj.gap_days[e] - min_gap, 1e-6), dtype=torch.float32)
+    excess = np.maximum(traj.gap_days[e] - min_gap, 1e-6)
+    edges = _hazard_edges(excess[~traj.censored[e]], cfg.return_bins)
+    shape = ReturnParams(np.zeros(0), 0.0, np.zeros(0), 0.0, (0.0, 0.0), 0.0, edges)
+    exposure = torch.as_tensor(shape.exposure(excess), dtype=torch.float32)  # [n, B]
+    bin_of = torch.as_tensor(np.searchsorted(edges, excess, side="right") - 1)
     cens = torch.as_tensor(traj.censored[e])
     d = x.shape[1]
     a = torch.zeros(d, requires_grad=True)
     a0 = torch.tensor(-2.0, requires_grad=True)
     b = torch.zeros(d, requires_grad=True)
-    b0 = torch.tensor(
-        float(-np.log(max(float(g[~cens].mean()) if (~cens).any() else 1.0, 1e-3))),
-        requires_grad=True,
-    )
-    opt = torch.optim.Adam([a, a0, b, b0], lr=0.05)
+    mean_gap = float(excess[~traj.censored[e]].mean()) if (~traj.censored[e]).any() else 1.0
+    log_h = torch.full((len(edges) - 1,), -float(np.log(max(mean_gap, 1e-3))), requires_grad=True)
+    opt = torch.optim.Adam([a, a0, b, log_h], lr=0.05)
     for _ in range(400):
         logit_pi = x @ a + a0
-        log_rate = x @ b + b0
-        rate = log_rate.exp()
+        lp = x @ b
+        cum = (exposure @ log_h.exp()) * lp.exp()  # cumulative hazard at the gap
         log_pi = torch.nn.functional.logsigmoid(logit_pi)
         log_1mpi = torch.nn.functional.logsigmoid(-logit_pi)
-        ll_obs = log_1mpi + log_rate - rate * g
-        ll_cens = torch.logaddexp(log_pi, log_1mpi - rate * g)
+        ll_obs = log_1mpi + log_h[bin_of] + lp - cum
+        ll_cens = torch.logaddexp(log_pi, log_1mpi - cum)
         ll = torch.where(cens, ll_cens, ll_obs).mean()
         loss = -ll + 1e-3 * (a.square().sum() + b.square().sum())
         opt.zero_grad()
         loss.backward()
         opt.step()
     with torch.no_grad():
-        lr = (x @ b + b0).numpy()
+        lp_train = (x @ b).numpy()
     params = ReturnParams(
         a.detach().numpy().copy(),
         float(a0.detach()),
         b.detach().numpy().copy(),
-        float(b0.detach()),
-        (float(lr.min()), float(lr.max())),
+        0.0,
+        (float(lp_train.min()), float(lp_train.max())),
         min_gap,
+        edges,
+        log_h.detach().numpy().astype(np.float64),
     )
-    return params, {"return_loglik_per_session": float(ll.detach())}
+    return params, {"return_loglik_per_session": float(ll.detach()), "return_bins": len(edges) - 1}
 
 
 def leave_log_likelihood(leave: tuple[np.ndarray, float], xa: np.ndarray, end: np.ndarray) -> float:
@@ -492,18 +540,18 @@ def leave_log_likelihood(leave: tuple[np.ndarray, float], xa: np.ndarray, end: n
 def return_log_likelihood(
     ret: ReturnParams, xa: np.ndarray, gap_days: np.ndarray, censored: np.ndarray
 ) -> float:
-    """Mean log-likelihood per session end of the return model (churn mixture, excess gap
-    over ``min_gap_days`` exponential with the clipped log rate the simulator draws
-    with; a censored gap contributes its survival), as the fit's objective."""
+    """Mean log-likelihood per session end of the return model (churn mixture, the excess
+    gap over ``min_gap_days`` under the hazard the simulator draws from, with the clipped
+    linear predictor; a censored gap contributes its survival), as the fit's objective."""
     logit_pi = xa @ ret.churn_coef + ret.churn_intercept
-    log_rate = np.clip(xa @ ret.rate_coef + ret.rate_intercept, *ret.log_rate_range)
+    lp = ret.linear_predictor(xa)
     g = np.maximum(np.asarray(gap_days, np.float64) - ret.min_gap_days, 1e-6)
     log_pi, log_1mpi = -np.logaddexp(0.0, -logit_pi), -np.logaddexp(0.0, logit_pi)
-    rate = np.exp(log_rate)
+    cum = (ret.exposure(g) @ np.exp(ret.log_hazard)) * np.exp(lp)
     ll = np.where(
         np.asarray(censored, dtype=bool),
-        np.logaddexp(log_pi, log_1mpi - rate * g),
-        log_1mpi + log_rate - rate * g,
+        np.logaddexp(log_pi, log_1mpi - cum),
+        log_1mpi + ret.log_hazard_at(g) + lp - cum,
     )
     return float(ll.mean())
 
@@ -619,8 +667,7 @@ class FittedSimulator(SessionSimulator):
 
     def return_gap(self, state: SimState, exponential: np.ndarray) -> np.ndarray:
         p = self.return_params
-        log_rate = np.clip(self._x(state) @ p.rate_coef + p.rate_intercept, *p.log_rate_range)
-        return p.min_gap_days + exponential * np.exp(-log_rate)
+        return p.min_gap_days + p.excess_gap(p.linear_predictor(self._x(state)), exponential)
 
     # ----------------------------------------------------------------- persistence
     def _arrays(self) -> dict[str, np.ndarray]:
@@ -645,6 +692,8 @@ class FittedSimulator(SessionSimulator):
             "return_rate_coef": p.rate_coef,
             "return_intercepts": np.array([p.churn_intercept, p.rate_intercept]),
             "return_ranges": np.array([*p.log_rate_range, p.min_gap_days]),
+            "return_hazard_edges": p.hazard_edges.astype(np.float64),
+            "return_log_hazard": p.log_hazard.astype(np.float64),
             **({} if self.item_counts is None else {"item_counts": self.item_counts}),
         }
 
@@ -713,6 +762,9 @@ class FittedSimulator(SessionSimulator):
                 float(t["return_intercepts"][1]),
                 (float(t["return_ranges"][0]), float(t["return_ranges"][1])),
                 float(t["return_ranges"][2]),
+                # Simulators saved before the piecewise hazard: one exponential rate.
+                t.get("return_hazard_edges", np.array([0.0, np.inf])),
+                t.get("return_log_hazard", np.zeros(1)),
             ),
             slate_size=int(meta["slate_size"]),
             horizon_days=float(meta["horizon_days"]),

@@ -3,6 +3,7 @@ fidelity, persistence, consumption-only logs, and clear errors."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +25,16 @@ from ltvrec.simulators import (
     known_world_catalog,
     simulate_log,
 )
-from ltvrec.simulators.fidelity import fidelity_report, kaplan_meier, ks_distance
+from ltvrec.simulators.fidelity import (
+    _simulated_sessions,
+    fidelity_report,
+    kaplan_meier,
+    ks_distance,
+)
 from ltvrec.simulators.fitted import (
     ReturnParams,
+    Trajectories,
+    _fit_return,
     fit_config_of,
     leave_log_likelihood,
     return_log_likelihood,
@@ -54,6 +62,7 @@ def test_recovery_on_the_known_world(
         log, catalog, world.item_embeddings, FitConfig(horizon_days=60), policy=policy
     )
     assert report["session_length"]["ks"] <= 0.1
+    assert report["return_gap_days"]["km_cdf_distance"] <= 0.1
     # The personalised choice model beats the popularity baseline on held-out requests.
     choice = report["choice"]
     assert choice["model"]["loglik_per_request"] > choice["popularity"]["loglik_per_request"]
@@ -151,6 +160,76 @@ def test_leave_and_return_log_likelihood_by_hand() -> None:
     ret = ReturnParams(np.zeros(1), 0.0, np.zeros(1), float(np.log(2.0)), (-10.0, 10.0), 1.0)
     got = return_log_likelihood(ret, np.zeros((2, 1)), np.array([2.0, 1.5]), np.array([0, 1]))
     assert got == pytest.approx((-2.0 + np.log(0.5 + 0.5 * np.exp(-1.0))) / 2)
+
+
+def test_piecewise_hazard_by_hand_and_its_inverse() -> None:
+    # Hazard 2/day on the first day of excess gap, 0.5/day after; churn share 1/2.
+    ret = ReturnParams(
+        np.zeros(1), 0.0, np.zeros(1), 0.0, (-10.0, 10.0), 1.0,
+        np.array([0.0, 1.0, np.inf]), np.log([2.0, 0.5]),
+    )  # fmt: skip
+    # Observed gap 3 (excess 2, in bin 2): log(1/2) + log 0.5 - (2 * 1 + 0.5 * 1).
+    got = return_log_likelihood(ret, np.zeros((1, 1)), np.array([3.0]), np.array([0]))
+    assert got == pytest.approx(np.log(0.5) + np.log(0.5) - 2.5)
+    # The draw inverts the cumulative hazard exactly, at any linear predictor.
+    e = np.random.default_rng(0).exponential(size=1000)
+    lp = np.random.default_rng(1).normal(size=1000)
+    t = ret.excess_gap(lp, e)
+    np.testing.assert_allclose((ret.exposure(t) @ np.exp(ret.log_hazard)) * np.exp(lp), e)
+
+
+def _synthetic_returns(n: int, seed: int) -> tuple[Trajectories, np.ndarray, ReturnParams]:
+    """Session ends whose excess gaps over 0.02 days have hazard 3/day for 0.2 days,
+    0.5/day to day 2, 0.1/day after, times exp(0.5 x); churn share 0.2; seen for 30
+    days. Returns the trajectories, the states and the true hazard (churn aside)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 1))
+    truth = ReturnParams(
+        np.zeros(1), 0.0, np.array([0.5]), 0.0, (-9.0, 9.0), 0.02,
+        np.array([0.0, 0.2, 2.0, np.inf]), np.log([3.0, 0.5, 0.1]),
+    )  # fmt: skip
+    gap = 0.02 + truth.excess_gap(truth.linear_predictor(x), rng.exponential(size=n))
+    gap[rng.random(n) < 0.2] = np.inf  # churned
+    censored = gap > 30.0
+    gap = np.minimum(gap, 30.0)
+    z = np.zeros(n)
+    traj = Trajectories(
+        user=np.arange(n), time=z, slates=np.zeros((n, 1), np.int64), clicked_position=z,
+        clicked_item=z, reward=z, before=x, after=x, session_end=np.ones(n, bool),
+        gap_days=gap, censored=censored, request=np.arange(n),
+    )  # fmt: skip
+    return traj, x, truth
+
+
+def test_piecewise_hazard_recovers_a_fast_then_slow_return_curve() -> None:
+    traj, x, truth = _synthetic_returns(20_000, seed=0)
+    times = np.array([0.1, 0.5, 2.0, 8.0])
+
+    def p_return(ret: ReturnParams) -> np.ndarray:
+        # Population P(next session within t days), the churn share included.
+        pi = 1.0 / (1.0 + np.exp(-(x @ ret.churn_coef + ret.churn_intercept)))
+        cum = (ret.exposure(times - ret.min_gap_days) @ np.exp(ret.log_hazard))[None, :]
+        s = np.exp(-cum * np.exp(ret.linear_predictor(x))[:, None])
+        return ((1 - pi)[:, None] * (1 - s)).mean(axis=0)
+
+    true = 0.8 * p_return(replace(truth, churn_coef=np.zeros(1), churn_intercept=-np.inf))
+    # Eight quantile bins: the bin that straddles the change at day 2 (about days 1.7
+    # to 7.8) averages its two hazards, an error of about 0.02 there.
+    piecewise = _fit_return(traj, x, FitConfig(return_bins=8))[0]
+    np.testing.assert_allclose(p_return(piecewise), true, atol=0.03)
+    np.testing.assert_allclose(piecewise.rate_coef, [0.5], atol=0.05)
+    # One exponential rate cannot follow it: it misses the first hours by ~0.15.
+    single = _fit_return(traj, x, FitConfig(return_bins=1))[0]
+    assert np.abs(p_return(single) - true).max() > 0.1
+
+
+def test_every_simulated_user_ends_censored_once(world: KnownWorld) -> None:
+    """The fidelity report's simulated return gaps: every session end is a return or,
+    exactly once per user (churn or a return past the horizon), censored."""
+    policy = PlackettLucePolicy(world.logging_scores(), world.slate_size)
+    lengths, gaps, censored = _simulated_sessions(world, policy, 300, seed=0)  # type: ignore[arg-type]
+    assert len(lengths) == len(gaps) == len(censored) and censored.sum() == 300
+    assert (gaps[censored] <= world.horizon_days).all() and (gaps >= 0).all()
 
 
 def test_kaplan_meier_and_ks_by_hand() -> None:
