@@ -109,6 +109,7 @@ def summarize_runs(name: str, runs: list[PolicyValue]) -> dict[str, Any]:
     }
     for key, _ in COLUMNS[2:]:
         row[key] = float(np.mean([s[key] for s in summaries]))
+    row["outside_support"] = float(np.mean([s["outside_support"] for s in summaries]))
     return row
 
 
@@ -139,16 +140,21 @@ def evaluate_many(
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    head = "| policy | " + " | ".join(label for _, label in COLUMNS) + " |"
-    sep = "|---" * (len(COLUMNS) + 1) + "|"
+    """The policies' table; in a fitted simulator that kept its training states' range,
+    a last column with the share of states outside it (where a policy leaves the logs)."""
+    columns = list(COLUMNS)
+    if any(np.isfinite(r.get("outside_support", np.nan)) for r in rows):
+        columns.append(("outside_support", "states outside the log's range"))
+    head = "| policy | " + " | ".join(label for _, label in columns) + " |"
+    sep = "|---" * (len(columns) + 1) + "|"
     lines = [head, sep]
     for r in rows:
         cells = [f"{r['value']:.2f} [{r['value_ci'][0]:.2f}, {r['value_ci'][1]:.2f}]"]
         if "value_per_seed" in r and len(r["value_per_seed"]) > 1:
             cells[0] += " (seeds: " + ", ".join(f"{v:.1f}" for v in r["value_per_seed"]) + ")"
         cells.append(f"{r['discounted_value']:.2f}")
-        for key, _ in COLUMNS[2:]:
-            cells.append(f"{r[key]:.3f}")
+        for key, _ in columns[2:]:
+            cells.append(f"{r.get(key, float('nan')):.3f}")
         lines.append(f"| {display_name(r['policy'])} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -4,8 +4,9 @@ the excess gap (``FitConfig.return_bins=8``) against one exponential rate (the d
 
 1. Held-out log-likelihood per session end of the return model, fitted on 70% of the
    users and scored on the other 30%, paired over random user splits.
-2. The fidelity report's return-gap CDF distance (simulated gaps under the replay
-   policy against the held-out Kaplan-Meier curve, time split), per bin count.
+2. The fidelity report (time split, replay policy) per bin count, with and without the
+   inputs clipped to the training support (``FitConfig.clip_inputs``): the return-gap
+   Kaplan-Meier distance, median gaps, session-length KS, and the clipped share.
 
     .venv/bin/python benchmarks/return_model.py --data ml-100k [--splits 5]
     .venv/bin/python benchmarks/return_model.py --data known-world
@@ -14,6 +15,7 @@ the excess gap (``FitConfig.return_bins=8``) against one exponential rate (the d
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 from _common import log_and_vectors, paired_line, user_split
 
@@ -26,7 +28,7 @@ from ltvrec.simulators.fitted import return_log_likelihood as return_ll
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="ml-100k", help="a fetched data set, or known-world")
-    p.add_argument("--splits", type=int, default=5)
+    p.add_argument("--splits", type=int, default=5, help="0: the fidelity part only")
     p.add_argument("--users", type=int, default=3000, help="known world: users logged")
     p.add_argument("--bins", type=int, default=8)
     args = p.parse_args()
@@ -43,17 +45,22 @@ def main() -> None:
             e = te.session_end
             lls[name].append(return_ll(ret, std(te.after)[e], te.gap_days[e], te.censored[e]))
         print(f"split {split}: " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in lls.items()))
-    print(paired_line("return log-likelihood per session end, piecewise - exponential",
-                      lls["piecewise"], lls["exponential"]))  # fmt: skip
+    if args.splits:
+        label = "return log-likelihood per session end, piecewise - exponential"
+        print(paired_line(label, lls["piecewise"], lls["exponential"]))
     for name, cfg in arms.items():
-        report, _ = fidelity_report(log, catalog, emb, cfg)
-        g = report["return_gap_days"]
-        print(
-            f"fidelity, {name}: return-gap Kaplan-Meier distance {g['km_cdf_distance']:.3f}; "
-            f"median gap held-out {g['held_out_median_km']}, simulated "
-            f"{g['simulated_median_km']} days; simulated session ends followed by a return "
-            f"{g['simulated_returned_share']:.3f}"
-        )
+        for clip in (False, True):
+            report, _ = fidelity_report(log, catalog, emb, replace(cfg, clip_inputs=clip))
+            g = report["return_gap_days"]
+            share = report["inputs_outside_support"]
+            print(
+                f"fidelity, {name}, clip {clip}: return-gap Kaplan-Meier distance "
+                f"{g['km_cdf_distance']:.3f}; median gap held-out {g['held_out_median_km']}, "
+                f"simulated {g['simulated_median_km']} days; returned share "
+                f"{g['simulated_returned_share']:.3f}; session KS "
+                f"{report['session_length']['ks']:.3f}; inputs outside the support "
+                f"{'-' if share is None else f'{share:.1%}'}"
+            )
 
 
 if __name__ == "__main__":

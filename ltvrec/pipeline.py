@@ -287,6 +287,7 @@ def _write(report: dict[str, Any], out: Path) -> None:
         f"- session length KS: {f['session_length']['ks']:.3f}",
         "- return gap, distance between the held-out and simulated Kaplan-Meier curves: "
         f"{f['return_gap_days']['km_cdf_distance']:.3f}",
+        *[f"- **warning**: {w}" for w in f.get("warnings", [])],
         "- full report: [fidelity/fidelity.md](fidelity/fidelity.md)",
         "",
         *_ope_lines(report.get("ope")),

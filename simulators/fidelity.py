@@ -164,6 +164,69 @@ def _choice_metrics(
     return out
 
 
+# Thresholds of the report's warnings (documented in docs/simulators.md).
+MIN_USERS = 500
+"""Fewer users than this in the fit: every component rests on few people."""
+MIN_SESSION_ENDS = 1000
+"""Fewer session ends than this: the leave and return models rest on few events."""
+MAX_ECE = 0.02
+"""Held-out expected calibration error above this: the component's probabilities are off."""
+MAX_OUTSIDE = 0.05
+"""A larger share of simulated inputs outside the training states' range: extrapolation."""
+MAX_DISTANCE = 0.2
+"""Session-length KS or return-gap Kaplan-Meier distance above this: the simulated users'
+sessions or returns do not look like the held-out ones."""
+
+
+def _leave_calibration(
+    sim: FittedSimulator, traj: Trajectories, rows: np.ndarray
+) -> dict[str, Any]:
+    """Reliability of the leave model on held-out requests (did the session end here?)."""
+    from ltvrec.simulators.base import SimState
+
+    state = SimState(traj.after[rows], traj.time[rows], {})
+    p = sim.leave_prob(state)
+    return _reliability(np.asarray(p, np.float64), traj.session_end[rows].astype(np.float64))
+
+
+def fidelity_warnings(report: dict[str, Any]) -> list[str]:
+    """What a reader of ``report`` must not miss: thin data, poor held-out calibration,
+    simulated users far from the held-out ones, extrapolation."""
+    out: list[str] = []
+    fit = report.get("fit", {})
+    if fit.get("users", MIN_USERS) < MIN_USERS:
+        out.append(
+            f"fitted on {fit['users']:,} users (< {MIN_USERS}): every component model rests "
+            "on few people; read simulated values as rough"
+        )
+    if fit.get("sessions", MIN_SESSION_ENDS) < MIN_SESSION_ENDS:
+        out.append(
+            f"fitted on {fit['sessions']:,} session ends (< {MIN_SESSION_ENDS}): the leave "
+            "and return models rest on few events"
+        )
+    checks = [("choice", report["choice"]["model"].get("calibration", {}).get("ece"))]
+    checks.append(("leave", report.get("leave_calibration", {}).get("ece")))
+    for name, ece in checks:
+        if ece is not None and ece > MAX_ECE:
+            out.append(
+                f"the {name} model's held-out calibration is poor (ECE {ece:.3f} > {MAX_ECE})"
+            )
+    ks, km = report["session_length"]["ks"], report["return_gap_days"]["km_cdf_distance"]
+    if ks > MAX_DISTANCE:
+        out.append(f"simulated session lengths differ from the held-out ones (KS {ks:.3f})")
+    if np.isfinite(km) and km > MAX_DISTANCE:
+        out.append(
+            f"simulated returns differ from the held-out ones (Kaplan-Meier distance {km:.3f})"
+        )
+    outside = report.get("inputs_outside_support")
+    if outside is not None and outside > MAX_OUTSIDE:
+        out.append(
+            f"{outside:.1%} of the simulated inputs lie outside the training states' range "
+            f"(> {MAX_OUTSIDE:.0%}): the components extrapolate"
+        )
+    return out
+
+
 def _with_choice(sim: FittedSimulator, choice: Any) -> FittedSimulator:
     clone = copy.copy(sim)
     clone.choice = choice
@@ -232,9 +295,12 @@ def fidelity_report(
     if consumption:
         rows = rows[traj.clicked_item[rows] >= 0]
     choice = _choice_metrics(sim, traj, rows, consumption, seed)
+    leave_calibration = _leave_calibration(sim, traj, np.flatnonzero(traj.time >= cut))
 
     pol = policy or replay_policy(split.train, catalog, sim.slate_size)
+    sim.reset_support_counts()
     sim_lengths, sim_gaps, sim_censored = _simulated_sessions(sim, pol, n_sim_users, seed)
+    outside = sim.outside_share
     test = split.test
     held_lengths = session_table(test)["n_requests"].to_numpy()
     g = return_gaps(test)
@@ -272,6 +338,9 @@ def fidelity_report(
             else None,
         },
         "policy": {"name": pol.name, "logged": logged, "simulated": simulated},
+        "inputs_outside_support": outside,
+        "inputs_clipped": sim.clip_inputs,
+        "leave_calibration": leave_calibration,
         "assumptions": sim.meta.get("assumptions", []),
         "fit": sim.meta.get("fit", {}),
         "_plot": {
@@ -281,6 +350,7 @@ def fidelity_report(
             "km": (t_km, s_km),
         },
     }
+    report["warnings"] = fidelity_warnings(report)
     return report, sim
 
 
@@ -328,6 +398,9 @@ def write_report(report: dict[str, Any], folder: str | Path, title: str) -> Path
     plt.close(fig)
 
     lines = [f"# Fidelity report: {title}", "", f"Split: {data['split']}.", ""]
+    lines += ["## Warnings", ""]
+    lines += [f"- {w}" for w in data.get("warnings", [])] or ["- none"]
+    lines += [""]
     lines += ["## Choice (held-out)", "", "| model | metric | value |", "|---|---|---|"]
     for model, metrics in data["choice"].items():
         for k, v in metrics.items():
@@ -335,6 +408,9 @@ def write_report(report: dict[str, Any], folder: str | Path, title: str) -> Path
                 lines.append(f"| {model} | calibration ECE | {v['ece']:.4f} |")
             else:
                 lines.append(f"| {model} | {k} | {v:.4f} |")
+    if "leave_calibration" in data:
+        ece = data["leave_calibration"]["ece"]
+        lines += ["", f"Leave model, held-out calibration ECE: {ece:.4f}."]
     sl, rg = data["session_length"], data["return_gap_days"]
     pol = data["policy"]
     lines += [
@@ -350,6 +426,13 @@ def write_report(report: dict[str, Any], folder: str | Path, title: str) -> Path
         f"held-out {_num(rg['held_out_median_km'])}, simulated "
         f"{_num(rg['simulated_median_km'])}; simulated session ends followed by a "
         f"return: {_num(rg['simulated_returned_share'])})",
+        "- simulated component inputs (states) outside the training states' range: "
+        + (
+            "not known (a simulator saved without its support)"
+            if data.get("inputs_outside_support") is None
+            else f"{data['inputs_outside_support']:.1%}, "
+            + ("clipped to it" if data.get("inputs_clipped") else "not clipped (`clip_inputs` off)")
+        ),
         "",
         "## Policy value per request",
         "",

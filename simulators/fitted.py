@@ -82,6 +82,11 @@ class FitConfig:
     """Days each simulated user is followed (default: the log's time span)."""
     ridge: float = 1.0
     """L2 penalty of the reward and leave models."""
+    clip_inputs: bool = False
+    """Clip every component's standardised inputs to the range the training states
+    covered (per feature): a linear model must not extrapolate into states no logged
+    user was ever in. Either way the simulator counts the share of inputs outside that
+    range (``FittedSimulator.outside_share``)."""
     return_bins: int = 1
     """Bins of the return model's piecewise-constant baseline hazard over the excess
     gap (edges at quantiles of the observed gaps): it can follow a return curve that
@@ -594,8 +599,15 @@ class FittedSimulator(SessionSimulator):
         item_counts: np.ndarray | None = None,
         allow_repeats: bool = True,
         engagement_decays: tuple[float, ...] = (),
+        support: tuple[np.ndarray, np.ndarray] | None = None,
+        clip_inputs: bool = False,
     ) -> None:
         self.item_embeddings = np.asarray(item_embeddings, dtype=np.float32)
+        self.support = support
+        """Per-feature (low, high) of the standardised training states (None for
+        simulators saved before it was kept)."""
+        self.clip_inputs = bool(clip_inputs and support is not None)
+        self._counts = np.zeros(2, dtype=np.int64)  # inputs outside the support, inputs
         self.item_ids = np.asarray(item_ids)
         self.state_encoder = UserStateEncoder(
             self.item_embeddings, decay=state_decay, engagement_decays=engagement_decays
@@ -618,7 +630,28 @@ class FittedSimulator(SessionSimulator):
         ``popularity-log`` ranks by. None for simulators saved before it was kept."""
 
     def _x(self, state: SimState) -> np.ndarray:
-        return self.standardizer(state.obs)
+        return self._inputs(state.obs)
+
+    def _inputs(self, obs: np.ndarray) -> np.ndarray:
+        x = self.standardizer(obs)
+        if self.support is None:
+            return x
+        low, high = self.support
+        outside = ((x < low) | (x > high)).any(axis=1)
+        self._counts += (int(outside.sum()), len(x))
+        return np.clip(x, low, high) if self.clip_inputs else x
+
+    @property
+    def outside_share(self) -> float | None:
+        """Share of component inputs (states) outside the training support since the
+        last :meth:`reset_support_counts` (clipped to it with ``clip_inputs``); None for
+        a simulator saved without its support."""
+        if self.support is None:
+            return None
+        return float(self._counts[0] / max(self._counts[1], 1))
+
+    def reset_support_counts(self) -> None:
+        self._counts[:] = 0
 
     def item_click_logits(self, state: SimState) -> np.ndarray:
         c = self.choice
@@ -630,7 +663,7 @@ class FittedSimulator(SessionSimulator):
         the log of the fitted mean reward given a click (floored at ``REWARD_FLOOR``).
         ``greedy-model`` ranks by it; with a constant reward (clicks) it is the click
         utility itself. MNL: P(click j) = exp(u_j) / Z with Z shared by the slate."""
-        x = self.standardizer(obs)
+        x = self._inputs(obs)
         r = self.reward_params
         d = x.shape[1]
         mean = (x @ r.coef[:d])[:, None] + (self.item_embeddings @ r.coef[d:] + r.intercept)
@@ -695,6 +728,11 @@ class FittedSimulator(SessionSimulator):
             "return_hazard_edges": p.hazard_edges.astype(np.float64),
             "return_log_hazard": p.log_hazard.astype(np.float64),
             **({} if self.item_counts is None else {"item_counts": self.item_counts}),
+            **(
+                {}
+                if self.support is None
+                else {"support_low": self.support[0], "support_high": self.support[1]}
+            ),
         }
 
     def save(self, folder: str | Path) -> Path:
@@ -716,6 +754,7 @@ class FittedSimulator(SessionSimulator):
             "engagement_decays": list(self.state_encoder.engagement_decays),
             "max_session_requests": self.max_session_requests,
             "allow_repeats": self.allow_repeats,
+            "clip_inputs": self.clip_inputs,
             "state_layout": self.state_encoder.layout.to_dict(),
             "item_ids": [i.item() if hasattr(i, "item") else i for i in self.item_ids],
         }
@@ -777,6 +816,8 @@ class FittedSimulator(SessionSimulator):
             allow_repeats=bool(meta.get("allow_repeats", True)),
             # Simulators saved before the engagement blocks: none.
             engagement_decays=tuple(meta.get("engagement_decays", ())),
+            support=(t["support_low"], t["support_high"]) if "support_low" in t else None,
+            clip_inputs=bool(meta.get("clip_inputs", False)),
         )
 
 
@@ -878,7 +919,15 @@ def fit_simulator(
         ).astype(np.float64),
         allow_repeats=allow_repeats,
         engagement_decays=cfg.engagement_decays,
+        support=_support(xb, xa),
+        clip_inputs=cfg.clip_inputs,
     )
+
+
+def _support(*xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature (min, max) over the standardised training states."""
+    x = np.concatenate(xs)
+    return x.min(axis=0), x.max(axis=0)
 
 
 def _repeat_share(traj: Trajectories) -> float:

@@ -47,6 +47,10 @@ class PolicyValue:
     truncated: np.ndarray
     coverage: float = float("nan")
     diversity: float = float("nan")
+    outside_support: float = float("nan")
+    """Share of the simulator's component inputs (states) outside the range of the
+    states it was fitted on (a fitted simulator that kept its support; NaN otherwise):
+    how far the policy drove the simulator from the logs."""
 
     @property
     def value(self) -> tuple[float, float, float]:
@@ -77,6 +81,7 @@ class PolicyValue:
             "churn_rate": float(self.churned.mean()),
             "coverage": self.coverage,
             "diversity": self.diversity,
+            "outside_support": self.outside_support,
         }
 
 
@@ -143,9 +148,13 @@ def evaluate(
         out["churn"][g] += r.churned
         out["trunc"][g] += r.truncated
 
+    counted = getattr(sim, "reset_support_counts", None)
+    if counted is not None:
+        counted()
     for start in range(0, n_users, batch_size):
         n = min(batch_size, n_users - start)
         run_users(sim, policy, sim.reset(n, rng), rng, on_step, ids=np.arange(start, start + n))
+    outside = getattr(sim, "outside_share", None)
     return PolicyValue(
         policy=policy.name,
         gamma=gamma,
@@ -158,4 +167,5 @@ def evaluate(
         truncated=out["trunc"].astype(bool),
         coverage=float(shown.mean()),
         diversity=div[0] / div[1] if div[1] else float("nan"),
+        outside_support=float("nan") if outside is None else outside,
     )

@@ -25,9 +25,11 @@ from ltvrec.simulators import (
     known_world_catalog,
     simulate_log,
 )
+from ltvrec.simulators.base import SimState
 from ltvrec.simulators.fidelity import (
     _simulated_sessions,
     fidelity_report,
+    fidelity_warnings,
     kaplan_meier,
     ks_distance,
 )
@@ -37,6 +39,7 @@ from ltvrec.simulators.fitted import (
     _fit_return,
     fit_config_of,
     leave_log_likelihood,
+    replay_log,
     return_log_likelihood,
 )
 
@@ -63,6 +66,7 @@ def test_recovery_on_the_known_world(
     )
     assert report["session_length"]["ks"] <= 0.1
     assert report["return_gap_days"]["km_cdf_distance"] <= 0.1
+    assert report["leave_calibration"]["ece"] < 0.02
     # The personalised choice model beats the popularity baseline on held-out requests.
     choice = report["choice"]
     assert choice["model"]["loglik_per_request"] > choice["popularity"]["loglik_per_request"]
@@ -221,6 +225,71 @@ def test_piecewise_hazard_recovers_a_fast_then_slow_return_curve() -> None:
     # One exponential rate cannot follow it: it misses the first hours by ~0.15.
     single = _fit_return(traj, x, FitConfig(return_bins=1))[0]
     assert np.abs(p_return(single) - true).max() > 0.1
+
+
+def test_inputs_clipped_to_the_training_support(
+    world: KnownWorld, logged: tuple[InteractionLog, PlackettLucePolicy], tmp_path: Path
+) -> None:
+    log, _ = logged
+    small = InteractionLog(frame=log.frame[log.frame["user_id"] < 300].reset_index(drop=True))
+    catalog = known_world_catalog(world.items.titles, world.items.price)
+    sim = fit_simulator(
+        small, catalog, world.item_embeddings, FitConfig(epochs=1, clip_inputs=True)
+    )
+    # The states it was fitted on are inside the support by construction.
+    traj = replay_log(small, catalog, sim.state_encoder)
+    sim.reset_support_counts()
+    sim._inputs(np.concatenate([traj.before, traj.after]))
+    assert sim.outside_share == 0.0
+    # A state far outside: every component reads the clipped state, and it is counted.
+    state = sim.reset(4, np.random.default_rng(0))
+    obs = state.obs.copy()
+    obs[:, sim.state_encoder.layout.blocks["interest"]] = 1e3  # no logged user was here
+    far = SimState(obs, state.time, state.latent, state.consumed)
+    w, b = sim.leave_params
+    low, high = sim.support  # type: ignore[misc]
+    expected = 1 / (1 + np.exp(-(np.clip(sim.standardizer(far.obs), low, high) @ w + b)))
+    sim.reset_support_counts()
+    np.testing.assert_allclose(sim.leave_prob(far), expected)
+    assert sim.outside_share == 1.0
+    sim.clip_inputs = False  # counted, not clipped
+    z = np.clip(sim.standardizer(far.obs) @ w + b, -30, 30)  # the simulator's own guard
+    unclipped = 1 / (1 + np.exp(-z))
+    np.testing.assert_allclose(sim.leave_prob(far), unclipped)
+    assert sim.outside_share == 1.0 and not np.allclose(unclipped, expected)
+    sim.clip_inputs = True
+    sim.save(tmp_path / "sim")
+    back = FittedSimulator.load(tmp_path / "sim")
+    assert back.clip_inputs and back.support is not None
+    assert np.array_equal(back.support[0], low) and back.outside_share == 0.0
+
+
+def test_fidelity_warnings_fire_on_their_thresholds() -> None:
+    good = {
+        "fit": {"users": 3000, "sessions": 20_000},
+        "choice": {"model": {"calibration": {"ece": 0.003}}},
+        "leave_calibration": {"ece": 0.004},
+        "session_length": {"ks": 0.05},
+        "return_gap_days": {"km_cdf_distance": 0.04},
+        "inputs_outside_support": 0.01,
+    }
+    assert fidelity_warnings(good) == []
+    bad = {
+        "fit": {"users": 300, "sessions": 900},
+        "choice": {"model": {"calibration": {"ece": 0.05}}},
+        "leave_calibration": {"ece": 0.03},
+        "session_length": {"ks": 0.3},
+        "return_gap_days": {"km_cdf_distance": 0.25},
+        "inputs_outside_support": 0.12,
+    }
+    got = " | ".join(fidelity_warnings(bad))
+    for fragment in (
+        "fitted on 300 users", "900 session ends", "choice model's held-out calibration",
+        "leave model's held-out calibration", "session lengths differ", "returns differ",
+        "12.0% of the simulated inputs",
+    ):  # fmt: skip
+        assert fragment in got
+    assert len(fidelity_warnings(bad)) == 7
 
 
 def test_every_simulated_user_ends_censored_once(world: KnownWorld) -> None:
