@@ -32,6 +32,7 @@ from ltvrec.simulators.fidelity import (
     fidelity_warnings,
     kaplan_meier,
     ks_distance,
+    policy_fidelity,
 )
 from ltvrec.simulators.fitted import (
     ReturnParams,
@@ -42,6 +43,7 @@ from ltvrec.simulators.fitted import (
     replay_log,
     return_log_likelihood,
 )
+from ltvrec.simulators.policies import SimPolicy
 
 
 @pytest.fixture(scope="module")
@@ -262,6 +264,18 @@ def test_inputs_clipped_to_the_training_support(
     back = FittedSimulator.load(tmp_path / "sim")
     assert back.clip_inputs and back.support is not None
     assert np.array_equal(back.support[0], low) and back.outside_share == 0.0
+
+
+def test_policy_fidelity_of_the_truth_against_itself(world: KnownWorld) -> None:
+    """Identity: the truth as its own 'fitted' simulator has no error and ranks alike."""
+    policies: dict[str, SimPolicy] = {
+        "random": RandomPolicy(),
+        "greedy": GreedyPolicy(),
+        "quality-aware": QualityAwarePolicy(world.items.quality, 1.0),
+    }
+    f = policy_fidelity(world, world, policies, 200, seed=4)
+    assert [r["relative_error"] for r in f["rows"]] == [0.0, 0.0, 0.0]
+    assert f["spearman"] == 1.0
 
 
 def test_fidelity_warnings_fire_on_their_thresholds() -> None:

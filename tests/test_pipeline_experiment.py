@@ -44,6 +44,13 @@ def test_experiment_writes_a_complete_report(tmp_path: Path) -> None:
         assert by[name]["value_per_seed"][0] == pytest.approx(again.value[0])
     # One seed: no seed-level interval, so no claim either way.
     assert all(c["verdict"] == "not established" for c in report["comparisons"].values())
+    # Fidelity where policies go: every policy, its true value the table's, and the
+    # stronger quality-aware rule beside them.
+    fid = report["fidelity_where_policies_go"]
+    assert list(fid["policies"]) == [*names, "quality-aware-oracle (2.0)"]
+    for name in names:
+        assert fid["policies"][name]["true"] == pytest.approx(by[name]["value"])
+    assert -1.0 <= fid["spearman_mean"] <= 1.0 and "Spearman rank correlation" in text
 
 
 @pytest.mark.slow
