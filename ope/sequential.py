@@ -21,7 +21,7 @@ logged slate, ``V`` at the state: :mod:`ltvrec.ope.fqe`) as a control variate.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -158,18 +158,97 @@ def _previous(w: np.ndarray, step: np.ndarray) -> np.ndarray:
     return np.where(step == 0, 1.0, np.r_[1.0, w[:-1]])
 
 
+def resampled_weighted(
+    traj: Trajectories,
+    counts: np.ndarray,
+    gamma: float,
+    advantage: np.ndarray,
+    v: np.ndarray | None = None,
+) -> np.ndarray:
+    """The weighted estimator on resamples of the users, its per-step normalisers
+    recomputed on each: ``[B]`` values for ``counts [B, U]`` (how often each user is
+    drawn). The estimate is ``sum_t gamma^t [sum_i c_i w_it a_it / D_t + sum_i c_i
+    w_i,t-1 v_it / D_t-1] + sum_i c_i v_i0 / U``, ``D_t = sum_i c_i W_it`` with ``W_it``
+    the user's cumulative weight at step t (its final weight once its trajectory ended),
+    ``a = r`` (weighted PDIS) or ``r - Q`` (weighted DR, with its ``v``). With every
+    count 1 it is the point estimate."""
+    from scipy import sparse
+
+    u, b = traj.n_users, len(counts)
+    w = np.exp(traj.cumulative_log_weights())
+    horizon = int(traj.step.max()) + 1
+    length = np.bincount(traj.user, minlength=u)
+
+    def by_step(values: np.ndarray) -> sparse.csr_matrix:
+        return sparse.csr_matrix((values, (traj.user, traj.step)), shape=(u, horizon))
+
+    c = sparse.csr_matrix(np.asarray(counts, np.float64))
+    ended = sparse.csr_matrix(
+        (traj.final_weights(), (np.arange(u), np.minimum(length, horizon))),
+        shape=(u, horizon + 1),
+    )
+    den = (c @ by_step(w)).toarray() + np.cumsum((c @ ended).toarray(), axis=1)[:, :horizon]
+    safe = np.where(den > 0, den, np.inf)  # no weight at a step: its terms are 0
+    disc = gamma ** np.arange(horizon)
+    out = ((c @ by_step(w * advantage)).toarray() / safe) @ disc
+    if v is not None:
+        first = traj.step == 0
+        previous = np.where(first, 0.0, np.r_[1.0, w[:-1]]) * v
+        shifted = np.c_[np.full((b, 1), np.inf), safe[:, :-1]]
+        out += ((c @ by_step(previous)).toarray() / shifted) @ disc
+        v0 = np.bincount(traj.user[first], weights=v[first], minlength=u)
+        out += (c @ v0) / u
+    return np.asarray(out).ravel()
+
+
+def _weighted_estimate(
+    name: str,
+    gamma: float,
+    traj: Trajectories,
+    advantage: np.ndarray,
+    v: np.ndarray | None,
+    alpha: float,
+    n_bootstrap: int,
+    seed: int,
+) -> Estimate:
+    """Point estimate from fixed normalisers; interval from a bootstrap over users that
+    recomputes the normalisers on every resample (their own uncertainty included)."""
+    w = _normalised_weights(traj)
+    per_request = w * advantage + (0.0 if v is None else _previous(w, traj.step) * v)
+    est = _per_user(name, gamma, traj, per_request, alpha, 0, seed)
+    if n_bootstrap <= 0 or traj.n_users < 2:
+        return est
+    rng = np.random.default_rng(seed)
+    u = traj.n_users
+    chunk = max(1, 20_000_000 // (u * (int(traj.step.max()) + 1)))
+    boot = np.concatenate(
+        [
+            resampled_weighted(
+                traj,
+                rng.multinomial(u, np.full(u, 1.0 / u), size=min(chunk, n_bootstrap - i)),
+                gamma,
+                advantage,
+                v,
+            )
+            for i in range(0, n_bootstrap, chunk)
+        ]
+    )
+    ci = (float(np.quantile(boot, alpha / 2)), float(np.quantile(boot, 1 - alpha / 2)))
+    return replace(est, ci=ci, method="bootstrap-percentile (normalisers recomputed)")
+
+
 @dataclass(frozen=True)
 class WeightedPDIS:
-    """Weighted (self-normalised per step) PDIS; see :func:`_normalised_weights`."""
+    """Weighted (self-normalised per step) PDIS; see :func:`_normalised_weights`. Its
+    bootstrap recomputes the per-step normalisers on every resample."""
 
     gamma: float = 1.0
 
     def estimate(
         self, traj: Trajectories, alpha: float = 0.05, n_bootstrap: int = 1000, seed: int = 0
     ) -> Estimate:
-        w = _normalised_weights(traj)
-        return _per_user(
-            "WeightedPDIS", self.gamma, traj, w * traj.reward, alpha, n_bootstrap, seed
+        return _weighted_estimate(
+            "WeightedPDIS", self.gamma, traj, traj.reward, None, alpha, n_bootstrap, seed
         )
 
 
@@ -215,7 +294,22 @@ class SequentialDR:
 class WeightedDR(SequentialDR):
     """Weighted doubly robust (Thomas and Brunskill 2016): sequential DR with the
     per-step self-normalised weights of weighted PDIS. Biased, consistent; usually the
-    lowest-variance member of the family."""
+    lowest-variance member of the family. Its bootstrap recomputes the normalisers on
+    every resample (the model's ``Q`` and ``V`` are held fixed)."""
 
     def _weights(self, traj: Trajectories) -> np.ndarray:
         return _normalised_weights(traj)
+
+    def estimate(
+        self,
+        traj: Trajectories,
+        q_logged: np.ndarray,
+        v: np.ndarray,
+        alpha: float = 0.05,
+        n_bootstrap: int = 1000,
+        seed: int = 0,
+    ) -> Estimate:
+        _check_values(traj, q_logged, v)
+        return _weighted_estimate(
+            "WeightedDR", self.gamma, traj, traj.reward - q_logged, v, alpha, n_bootstrap, seed
+        )
