@@ -68,8 +68,16 @@ class Trajectories:
 
     def final_weights(self) -> np.ndarray:
         """``prod_t rho_t`` over each user's whole trajectory: ``[U]``."""
+        return self.weights()[1]
+
+    def weights(self, clip: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Cumulative weights per request ``[R]`` and each user's final weight ``[U]``,
+        each at most ``clip`` when given."""
+        w = np.exp(self.cumulative_log_weights())
+        if clip is not None:
+            w = np.minimum(w, clip)
         last = np.r_[np.flatnonzero(np.diff(self.user)), len(self.user) - 1]
-        return np.exp(self.cumulative_log_weights()[last])
+        return w, w[last]
 
     def cumulative_log_weights(self) -> np.ndarray:
         """``log prod_{s<=t} rho_s`` per request (``-inf`` once a ratio is 0)."""
@@ -117,38 +125,73 @@ def _per_user(
     alpha: float,
     n_bootstrap: int,
     seed: int,
+    clip: float | None = None,
 ) -> Estimate:
     """The estimate from per-request terms: ``sum_t gamma^t term_t`` per user, users as
-    units, the users' final trajectory weights as the weight diagnostics."""
+    units, the users' final trajectory weights (clipped as the estimator's) as the
+    weight diagnostics."""
     contrib = np.bincount(traj.user, weights=gamma**traj.step * per_request, minlength=traj.n_users)
+    params: dict[str, float | None] = {"gamma": gamma, "clip": clip}
     return make_estimate(
-        name, {"gamma": gamma}, contrib, None, traj.final_weights(), alpha, n_bootstrap, seed
+        name, params, contrib, None, traj.weights(clip)[1], alpha, n_bootstrap, seed
     )
+
+
+def _with_clipping_shift(
+    clipped: Estimate, unclipped: float, traj: Trajectories, clip: float | None
+) -> Estimate:
+    """Report what clipping did: the share of requests whose cumulative weight was cut,
+    and the shift of the point estimate against the same estimator unclipped (a
+    measured stand-in for the bias clipping buys its variance with)."""
+    if clip is None:
+        return clipped
+    w = np.exp(traj.cumulative_log_weights())
+    params = {
+        **clipped.params,
+        "clipped_share": float((w > clip).mean()),
+        "shift_from_clipping": clipped.value - unclipped,
+    }
+    return replace(clipped, params=params)
+
+
+def _check_clip(clip: float | None) -> None:
+    if clip is not None and not clip > 0:
+        raise ValueError(f"clip must be > 0 (a cap on the cumulative weight), got {clip}")
 
 
 @dataclass(frozen=True)
 class PDIS:
-    """Per-decision importance sampling."""
+    """Per-decision importance sampling. ``clip``: cap on the cumulative weight (biased,
+    less variance; the estimate reports the share of requests cut and the shift against
+    the unclipped estimate)."""
 
     gamma: float = 1.0
+    clip: float | None = None
 
     def estimate(
         self, traj: Trajectories, alpha: float = 0.05, n_bootstrap: int = 1000, seed: int = 0
     ) -> Estimate:
-        w = np.exp(traj.cumulative_log_weights())
-        return _per_user("PDIS", self.gamma, traj, w * traj.reward, alpha, n_bootstrap, seed)
+        _check_clip(self.clip)
+        w = traj.weights(self.clip)[0]
+        est = _per_user(
+            "PDIS", self.gamma, traj, w * traj.reward, alpha, n_bootstrap, seed, self.clip
+        )
+        if self.clip is None:
+            return est
+        unclipped = PDIS(self.gamma).estimate(traj, n_bootstrap=0).value
+        return _with_clipping_shift(est, unclipped, traj, self.clip)
 
 
-def _normalised_weights(traj: Trajectories) -> np.ndarray:
+def _normalised_weights(traj: Trajectories, clip: float | None = None) -> np.ndarray:
     """Cumulative weight at each request divided by the mean cumulative weight over all
     users at that step; a user whose trajectory ended is in an absorbing state (ratio 1,
     reward 0) and keeps their final weight in the mean."""
     u = traj.n_users
-    w = np.exp(traj.cumulative_log_weights())
+    w, final = traj.weights(clip)
     length = np.bincount(traj.user, minlength=u)
     horizon = int(traj.step.max()) + 1
     running = np.bincount(traj.step, weights=w, minlength=horizon)
-    ended = np.cumsum(np.bincount(length, weights=traj.final_weights(), minlength=horizon + 1))
+    ended = np.cumsum(np.bincount(length, weights=final, minlength=horizon + 1))
     mean_w = (running + ended[:horizon]) / u
     return w / np.where(mean_w > 0, mean_w, 1.0)[traj.step]
 
@@ -164,6 +207,7 @@ def resampled_weighted(
     gamma: float,
     advantage: np.ndarray,
     v: np.ndarray | None = None,
+    clip: float | None = None,
 ) -> np.ndarray:
     """The weighted estimator on resamples of the users, its per-step normalisers
     recomputed on each: ``[B]`` values for ``counts [B, U]`` (how often each user is
@@ -175,7 +219,7 @@ def resampled_weighted(
     from scipy import sparse
 
     u, b = traj.n_users, len(counts)
-    w = np.exp(traj.cumulative_log_weights())
+    w, final = traj.weights(clip)
     horizon = int(traj.step.max()) + 1
     length = np.bincount(traj.user, minlength=u)
 
@@ -184,7 +228,7 @@ def resampled_weighted(
 
     c = sparse.csr_matrix(np.asarray(counts, np.float64))
     ended = sparse.csr_matrix(
-        (traj.final_weights(), (np.arange(u), np.minimum(length, horizon))),
+        (final, (np.arange(u), np.minimum(length, horizon))),
         shape=(u, horizon + 1),
     )
     den = (c @ by_step(w)).toarray() + np.cumsum((c @ ended).toarray(), axis=1)[:, :horizon]
@@ -210,12 +254,17 @@ def _weighted_estimate(
     alpha: float,
     n_bootstrap: int,
     seed: int,
+    clip: float | None = None,
 ) -> Estimate:
     """Point estimate from fixed normalisers; interval from a bootstrap over users that
     recomputes the normalisers on every resample (their own uncertainty included)."""
-    w = _normalised_weights(traj)
+    _check_clip(clip)
+    w = _normalised_weights(traj, clip)
     per_request = w * advantage + (0.0 if v is None else _previous(w, traj.step) * v)
-    est = _per_user(name, gamma, traj, per_request, alpha, 0, seed)
+    est = _per_user(name, gamma, traj, per_request, alpha, 0, seed, clip)
+    if clip is not None:
+        unclipped = _weighted_estimate(name, gamma, traj, advantage, v, alpha, 0, seed)
+        est = _with_clipping_shift(est, unclipped.value, traj, clip)
     if n_bootstrap <= 0 or traj.n_users < 2:
         return est
     rng = np.random.default_rng(seed)
@@ -229,6 +278,7 @@ def _weighted_estimate(
                 gamma,
                 advantage,
                 v,
+                clip,
             )
             for i in range(0, n_bootstrap, chunk)
         ]
@@ -240,16 +290,19 @@ def _weighted_estimate(
 @dataclass(frozen=True)
 class WeightedPDIS:
     """Weighted (self-normalised per step) PDIS; see :func:`_normalised_weights`. Its
-    bootstrap recomputes the per-step normalisers on every resample."""
+    bootstrap recomputes the per-step normalisers on every resample. ``clip`` as
+    :class:`PDIS`'s."""
 
     gamma: float = 1.0
+    clip: float | None = None
 
     def estimate(
         self, traj: Trajectories, alpha: float = 0.05, n_bootstrap: int = 1000, seed: int = 0
     ) -> Estimate:
         return _weighted_estimate(
-            "WeightedPDIS", self.gamma, traj, traj.reward, None, alpha, n_bootstrap, seed
-        )
+            "WeightedPDIS", self.gamma, traj, traj.reward, None, alpha, n_bootstrap, seed,
+            self.clip,
+        )  # fmt: skip
 
 
 def _check_values(traj: Trajectories, q_logged: np.ndarray, v: np.ndarray) -> None:
@@ -266,12 +319,13 @@ class SequentialDR:
     ``sum_t gamma^t [w_t (r_t - Q(s_t, a_t)) + w_{t-1} V(s_t)]`` per user with
     ``w_{-1} = 1``. Unbiased whatever the model when the propensities are right; the
     better ``Q`` and ``V``, the smaller the variance. ``q_logged`` and ``v`` come from
-    :class:`ltvrec.ope.fqe.FQE` (cross-fitted)."""
+    :class:`ltvrec.ope.fqe.FQE` (cross-fitted). ``clip`` as :class:`PDIS`'s."""
 
     gamma: float = 1.0
+    clip: float | None = None
 
     def _weights(self, traj: Trajectories) -> np.ndarray:
-        return np.exp(traj.cumulative_log_weights())
+        return traj.weights(self.clip)[0]
 
     def estimate(
         self,
@@ -283,11 +337,17 @@ class SequentialDR:
         seed: int = 0,
     ) -> Estimate:
         _check_values(traj, q_logged, v)
+        _check_clip(self.clip)
         w = self._weights(traj)
         per_request = w * (traj.reward - q_logged) + _previous(w, traj.step) * v
-        return _per_user(
-            type(self).__name__, self.gamma, traj, per_request, alpha, n_bootstrap, seed
-        )
+        est = _per_user(
+            type(self).__name__, self.gamma, traj, per_request, alpha, n_bootstrap, seed,
+            self.clip,
+        )  # fmt: skip
+        if self.clip is None:
+            return est
+        unclipped = SequentialDR(self.gamma).estimate(traj, q_logged, v, n_bootstrap=0).value
+        return _with_clipping_shift(est, unclipped, traj, self.clip)
 
 
 @dataclass(frozen=True)
@@ -298,7 +358,7 @@ class WeightedDR(SequentialDR):
     every resample (the model's ``Q`` and ``V`` are held fixed)."""
 
     def _weights(self, traj: Trajectories) -> np.ndarray:
-        return _normalised_weights(traj)
+        return _normalised_weights(traj, self.clip)
 
     def estimate(
         self,
@@ -311,5 +371,6 @@ class WeightedDR(SequentialDR):
     ) -> Estimate:
         _check_values(traj, q_logged, v)
         return _weighted_estimate(
-            "WeightedDR", self.gamma, traj, traj.reward - q_logged, v, alpha, n_bootstrap, seed
-        )
+            "WeightedDR", self.gamma, traj, traj.reward - q_logged, v, alpha, n_bootstrap, seed,
+            self.clip,
+        )  # fmt: skip

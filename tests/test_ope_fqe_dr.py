@@ -48,23 +48,50 @@ def _replicated(t: Trajectories, counts: np.ndarray, *arrays: np.ndarray) -> lis
     return [rep, *(a[idx] for a in arrays)]
 
 
-@pytest.mark.parametrize("gamma", [1.0, 0.8])
-def test_weighted_resamples_recompute_their_normalisers(gamma: float) -> None:
+def test_clipping_by_hand_and_its_reported_shift() -> None:
+    t = hand_trajectories()
+    zero = np.zeros(4)
+    # Cumulative weights: user 0: 2, 1, 1; user 1: 0.5. Clipped at 1.5: 1.5, 1, 1; 0.5.
+    est = PDIS(clip=1.5).estimate(t, n_bootstrap=0)
+    assert est.value == pytest.approx((1.5 * 1 + 0 + 1 * 2 + 0.5 * 1) / 2)
+    assert est.params["clipped_share"] == 0.25
+    assert est.params["shift_from_clipping"] == pytest.approx(est.value - (4 + 0.5) / 2)
+    # A cap no weight reaches changes nothing, in every estimator.
+    for clipped, plain in (
+        (PDIS(clip=1e9), PDIS()), (WeightedPDIS(clip=1e9), WeightedPDIS()),
+    ):  # fmt: skip
+        a, b = clipped.estimate(t, n_bootstrap=0), plain.estimate(t, n_bootstrap=0)
+        assert a.value == b.value and a.params["shift_from_clipping"] == 0.0
+    for dr_clipped, dr in (
+        (SequentialDR(clip=1e9), SequentialDR()),
+        (WeightedDR(clip=1e9), WeightedDR()),
+    ):
+        a, b = (
+            dr_clipped.estimate(t, zero, zero, n_bootstrap=0),
+            dr.estimate(t, zero, zero, n_bootstrap=0),
+        )
+        assert a.value == b.value and a.params["clipped_share"] == 0.0
+    with pytest.raises(ValueError, match="clip must be > 0"):
+        PDIS(clip=0.0).estimate(t)
+
+
+@pytest.mark.parametrize(("gamma", "clip"), [(1.0, None), (0.8, None), (1.0, 1.5)])
+def test_weighted_resamples_recompute_their_normalisers(gamma: float, clip: float | None) -> None:
     """Identity: the bootstrap's value on a resample equals the estimator run on the
     resampled users (normalisers and all); all-ones counts give the point estimate."""
     t, q, v = _random_trajectories(3)
     counts = np.random.default_rng(0).multinomial(9, np.full(9, 1 / 9), size=4)
     counts = np.vstack([np.ones(9, dtype=np.int64), counts])
-    got_pdis = resampled_weighted(t, counts, gamma, t.reward)
-    got_dr = resampled_weighted(t, counts, gamma, t.reward - q, v)
+    got_pdis = resampled_weighted(t, counts, gamma, t.reward, clip=clip)
+    got_dr = resampled_weighted(t, counts, gamma, t.reward - q, v, clip=clip)
     for b, c in enumerate(counts):
         rep, rq, rv = _replicated(t, c, q, v)
-        want = WeightedPDIS(gamma).estimate(rep, n_bootstrap=0).value
+        want = WeightedPDIS(gamma, clip).estimate(rep, n_bootstrap=0).value
         assert got_pdis[b] == pytest.approx(want, rel=1e-10)
-        want = WeightedDR(gamma).estimate(rep, rq, rv, n_bootstrap=0).value
+        want = WeightedDR(gamma, clip).estimate(rep, rq, rv, n_bootstrap=0).value
         assert got_dr[b] == pytest.approx(want, rel=1e-10)
     # And the interval is built from those resamples.
-    est = WeightedPDIS(gamma).estimate(t, n_bootstrap=200, seed=1)
+    est = WeightedPDIS(gamma, clip).estimate(t, n_bootstrap=200, seed=1)
     assert est.method == "bootstrap-percentile (normalisers recomputed)"
     assert est.ci[0] <= est.ci[1]
 
