@@ -9,6 +9,7 @@ import numpy as np
 from ltvrec.simulators.fitted import (
     ChoiceParams,
     FittedSimulator,
+    LeaveModel,
     ReturnParams,
     RewardParams,
     Standardizer,
@@ -35,7 +36,7 @@ def random_simulator(
             f32(s, hidden), f32(hidden), f32(n_items, hidden), f32(n_items), f32(k), f32(s), 1.0
         ),
         reward=RewardParams(f32(s + d), 1.0, 0.0, np.zeros(0), 1.0, 1.0),
-        leave=(f32(s), -1.5),
+        leave=LeaveModel(f32(s), -1.5),
         ret=ReturnParams(f32(s), -3.0, f32(s), -0.5, (-3.0, 2.0), 0.02),
         slate_size=k,
         horizon_days=horizon_days,

@@ -87,6 +87,12 @@ class FitConfig:
     covered (per feature): a linear model must not extrapolate into states no logged
     user was ever in. Either way the simulator counts the share of inputs outside that
     range (``FittedSimulator.outside_share``)."""
+    leave_model: str = "logistic"
+    """The leave model: 'logistic' (linear in the standardised state, ridge ``ridge``) or
+    'mlp' (one hidden tanh layer of ``leave_hidden`` units, trained on 90% of the users
+    with the epoch chosen on the other 10%); docs/simulators.md measures both."""
+    leave_hidden: int = 32
+    """Hidden units of the 'mlp' leave model."""
     return_bins: int = 1
     """Bins of the return model's piecewise-constant baseline hazard over the excess
     gap (edges at quantiles of the observed gaps): it can follow a return curve that
@@ -109,6 +115,8 @@ class FitConfig:
     """Seed of every random draw in fitting."""
 
     def __post_init__(self) -> None:
+        if self.leave_model not in ("logistic", "mlp"):
+            raise ConfigError(f"leave_model must be 'logistic' or 'mlp', got {self.leave_model!r}")
         if self.repeats not in ("auto", "allow", "forbid"):
             raise ConfigError(f"repeats must be 'auto', 'allow' or 'forbid', got {self.repeats!r}")
         if self.hidden < 1 or self.epochs < 1 or self.batch_size < 1 or self.return_bins < 1:
@@ -417,15 +425,68 @@ def _fit_reward(
     )
 
 
-def _fit_leave(traj: Trajectories, xa: np.ndarray, cfg: FitConfig) -> tuple[np.ndarray, float]:
+@dataclass(frozen=True)
+class LeaveModel:
+    """Logit of ending the session after a request, from the standardised state after
+    it: ``x . coef + intercept`` (logistic), or with a hidden layer ``tanh(x W + c) .
+    coef + intercept`` (mlp)."""
+
+    coef: np.ndarray
+    intercept: float
+    hidden_w: np.ndarray | None = None
+    hidden_b: np.ndarray | None = None
+
+    def logit(self, x: np.ndarray) -> np.ndarray:
+        h = x if self.hidden_w is None else np.tanh(x @ self.hidden_w + self.hidden_b)
+        return h @ self.coef + self.intercept
+
+
+def _fit_leave(traj: Trajectories, xa: np.ndarray, cfg: FitConfig) -> LeaveModel:
     from sklearn.linear_model import LogisticRegression
 
     y = traj.session_end.astype(int)
     if y.min() == y.max():
         p = min(max(float(y.mean()), 1e-3), 1 - 1e-3)
-        return np.zeros(xa.shape[1]), float(np.log(p / (1 - p)))
+        return LeaveModel(np.zeros(xa.shape[1]), float(np.log(p / (1 - p))))
+    if cfg.leave_model == "mlp":
+        return _fit_leave_mlp(xa, y, traj.user, cfg)
     m = LogisticRegression(C=1.0 / cfg.ridge, max_iter=500).fit(xa, y)
-    return m.coef_[0].copy(), float(m.intercept_[0])
+    return LeaveModel(m.coef_[0].copy(), float(m.intercept_[0]))
+
+
+def _fit_leave_mlp(x: np.ndarray, y: np.ndarray, user: np.ndarray, cfg: FitConfig) -> LeaveModel:
+    """One hidden tanh layer, Adam on the log-loss, weight decay ``1e-4``; the epoch
+    (of at most 30) with the best log-loss on a tenth of the users held out."""
+    import torch
+
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    valid = (user % 10) == 0
+    xt = torch.as_tensor(x[~valid], dtype=torch.float32)
+    yt = torch.as_tensor(y[~valid], dtype=torch.float32)
+    xv = torch.as_tensor(x[valid], dtype=torch.float32)
+    yv = torch.as_tensor(y[valid], dtype=torch.float32)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(x.shape[1], cfg.leave_hidden), torch.nn.Tanh(),
+        torch.nn.Linear(cfg.leave_hidden, 1),
+    )  # fmt: skip
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    loss = torch.nn.BCEWithLogitsLoss()
+    best, state = float("inf"), None
+    for _ in range(30):
+        for idx in np.array_split(rng.permutation(len(xt)), max(1, len(xt) // cfg.batch_size)):
+            opt.zero_grad()
+            loss(net(xt[idx]).squeeze(-1), yt[idx]).backward()
+            opt.step()
+        with torch.no_grad():
+            v = float(loss(net(xv).squeeze(-1), yv)) if len(xv) else 0.0
+        if v < best:
+            best, state = v, [p.detach().numpy().copy() for p in net.parameters()]
+    assert state is not None
+    w1, b1, w2, b2 = state
+    return LeaveModel(
+        w2[0].astype(np.float64), float(b2[0]), w1.T.astype(np.float64), b1.astype(np.float64)
+    )
 
 
 @dataclass(frozen=True)
@@ -534,10 +595,10 @@ def _fit_return(
     return params, {"return_loglik_per_session": float(ll.detach()), "return_bins": len(edges) - 1}
 
 
-def leave_log_likelihood(leave: tuple[np.ndarray, float], xa: np.ndarray, end: np.ndarray) -> float:
+def leave_log_likelihood(leave: LeaveModel, xa: np.ndarray, end: np.ndarray) -> float:
     """Mean log-likelihood per request of the leave model on ``end`` (1 at a session's
     last request), from standardised after-request states ``xa``."""
-    z = xa @ leave[0] + leave[1]
+    z = leave.logit(xa)
     y = np.asarray(end, dtype=bool)
     return float(np.mean(-np.logaddexp(0.0, np.where(y, -z, z))))
 
@@ -563,7 +624,7 @@ def return_log_likelihood(
 
 def fit_leave_and_return(
     train: Trajectories, config: FitConfig | None = None
-) -> tuple[Standardizer, tuple[np.ndarray, float], ReturnParams]:
+) -> tuple[Standardizer, LeaveModel, ReturnParams]:
     """The standardiser, leave model and return model :func:`fit_simulator` fits on
     ``train`` (for held-out comparisons of state definitions)."""
     cfg = config or FitConfig()
@@ -589,7 +650,7 @@ class FittedSimulator(SessionSimulator):
         standardizer: Standardizer,
         choice: ChoiceParams,
         reward: RewardParams,
-        leave: tuple[np.ndarray, float],
+        leave: LeaveModel,
         ret: ReturnParams,
         slate_size: int,
         horizon_days: float,
@@ -690,8 +751,7 @@ class FittedSimulator(SessionSimulator):
         return y
 
     def leave_prob(self, state: SimState) -> np.ndarray:
-        w, b = self.leave_params
-        p = _sigmoid(self._x(state) @ w + b)
+        p = _sigmoid(self.leave_params.logit(self._x(state)))
         return np.where(state.obs[:, self._session_col] >= self.max_session_requests, 1.0, p)
 
     def churn_prob(self, state: SimState) -> np.ndarray:
@@ -719,8 +779,16 @@ class FittedSimulator(SessionSimulator):
             "reward_coef": r.coef,
             "reward_scalars": np.array([r.intercept, r.resid_std, r.low, r.high]),
             "reward_support": r.support.astype(np.float64),
-            "leave_coef": self.leave_params[0],
-            "leave_intercept": np.array([self.leave_params[1]]),
+            "leave_coef": self.leave_params.coef,
+            "leave_intercept": np.array([self.leave_params.intercept]),
+            **(
+                {}
+                if self.leave_params.hidden_w is None
+                else {
+                    "leave_hidden_w": self.leave_params.hidden_w,
+                    "leave_hidden_b": np.asarray(self.leave_params.hidden_b),
+                }
+            ),
             "return_churn_coef": p.churn_coef,
             "return_rate_coef": p.rate_coef,
             "return_intercepts": np.array([p.churn_intercept, p.rate_intercept]),
@@ -793,7 +861,12 @@ class FittedSimulator(SessionSimulator):
                 float(rs[2]),
                 float(rs[3]),
             ),
-            leave=(t["leave_coef"], float(t["leave_intercept"][0])),
+            leave=LeaveModel(
+                t["leave_coef"],
+                float(t["leave_intercept"][0]),
+                t.get("leave_hidden_w"),
+                t.get("leave_hidden_b"),
+            ),
             ret=ReturnParams(
                 t["return_churn_coef"],
                 float(t["return_intercepts"][0]),
@@ -944,6 +1017,7 @@ def _repeat_share(traj: Trajectories) -> float:
 __all__ = [
     "FitConfig",
     "FittedSimulator",
+    "LeaveModel",
     "Trajectories",
     "fit_leave_and_return",
     "fit_simulator",

@@ -35,8 +35,10 @@ from ltvrec.simulators.fidelity import (
     policy_fidelity,
 )
 from ltvrec.simulators.fitted import (
+    LeaveModel,
     ReturnParams,
     Trajectories,
+    _fit_leave,
     _fit_return,
     fit_config_of,
     leave_log_likelihood,
@@ -87,7 +89,7 @@ def test_save_load_round_trip_and_tamper(
     log, _ = logged
     small = InteractionLog(frame=log.frame[log.frame["user_id"] < 300].reset_index(drop=True))
     catalog = known_world_catalog(world.items.titles, world.items.price)
-    cfg = FitConfig(epochs=1, engagement_decays=ENGAGEMENT_DECAYS)
+    cfg = FitConfig(epochs=1, engagement_decays=ENGAGEMENT_DECAYS, leave_model="mlp")
     sim = fit_simulator(small, catalog, world.item_embeddings, cfg)
     sim.save(tmp_path / "sim")
     back = FittedSimulator.load(tmp_path / "sim")
@@ -97,6 +99,7 @@ def test_save_load_round_trip_and_tamper(
     assert back.meta["fit"]["users"] == 300
     assert back.state_encoder.engagement_decays == sim.state_encoder.engagement_decays != ()
     assert fit_config_of(back).engagement_decays == sim.state_encoder.engagement_decays
+    assert back.leave_params.hidden_w is not None  # the MLP leave model came back whole
     blob = (tmp_path / "sim" / "simulator.safetensors").read_bytes()
     (tmp_path / "sim" / "simulator.safetensors").write_bytes(blob[:-1] + bytes([blob[-1] ^ 1]))
     with pytest.raises(ValueError, match="does not match the sha256"):
@@ -159,7 +162,7 @@ def test_logs_missing_what_a_component_needs(
 def test_leave_and_return_log_likelihood_by_hand() -> None:
     # Leave: logits -1 (stayed) and +1 (left): both rows have log sigmoid(1).
     xa = np.array([[0.0], [1.0]])
-    ll = leave_log_likelihood((np.array([2.0]), -1.0), xa, np.array([False, True]))
+    ll = leave_log_likelihood(LeaveModel(np.array([2.0]), -1.0), xa, np.array([False, True]))
     assert ll == pytest.approx(-np.log1p(np.exp(-1.0)))
     # Return: churn share 1/2, rate 2 per day over a 1-day minimum gap. An observed gap
     # of 2 days (excess 1): log(1/2) + log 2 - 2; a censored one of 1.5: log(1/2 + e^-1/2).
@@ -248,7 +251,7 @@ def test_inputs_clipped_to_the_training_support(
     obs = state.obs.copy()
     obs[:, sim.state_encoder.layout.blocks["interest"]] = 1e3  # no logged user was here
     far = SimState(obs, state.time, state.latent, state.consumed)
-    w, b = sim.leave_params
+    w, b = sim.leave_params.coef, sim.leave_params.intercept
     low, high = sim.support  # type: ignore[misc]
     expected = 1 / (1 + np.exp(-(np.clip(sim.standardizer(far.obs), low, high) @ w + b)))
     sim.reset_support_counts()
@@ -313,6 +316,40 @@ def test_every_simulated_user_ends_censored_once(world: KnownWorld) -> None:
     lengths, gaps, censored = _simulated_sessions(world, policy, 300, seed=0)  # type: ignore[arg-type]
     assert len(lengths) == len(gaps) == len(censored) and censored.sum() == 300
     assert (gaps[censored] <= world.horizon_days).all() and (gaps >= 0).all()
+
+
+def _leave_data(n: int, seed: int, nonlinear: bool) -> tuple[Trajectories, np.ndarray]:
+    """Requests whose session ends with probability sigmoid(3 x0^2 - 2) (nonlinear) or
+    sigmoid(1.5 x0 - 1) (linear); x0 one of 4 standardised state features."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 4))
+    z = 3 * x[:, 0] ** 2 - 2 if nonlinear else 1.5 * x[:, 0] - 1
+    end = rng.random(n) < 1 / (1 + np.exp(-z))
+    zeros = np.zeros(n)
+    traj = Trajectories(
+        user=np.arange(n) // 20, time=zeros, slates=np.zeros((n, 1), np.int64),
+        clicked_position=zeros, clicked_item=zeros, reward=zeros, before=x, after=x,
+        session_end=end, gap_days=zeros, censored=np.zeros(n, bool), request=np.arange(n),
+    )  # fmt: skip
+    return traj, x
+
+
+@pytest.mark.parametrize("nonlinear", [True, False])
+def test_mlp_leave_model_finds_what_a_line_cannot(nonlinear: bool) -> None:
+    """Held-out log-likelihood on fresh draws: the MLP beats the logistic model by far
+    where leaving depends on |x0|, and finds nothing extra where it is linear."""
+    train, x = _leave_data(20_000, seed=0, nonlinear=nonlinear)
+    test, xt = _leave_data(20_000, seed=1, nonlinear=nonlinear)
+    ll = {
+        kind: leave_log_likelihood(
+            _fit_leave(train, x, FitConfig(leave_model=kind)), xt, test.session_end
+        )
+        for kind in ("mlp", "logistic")
+    }
+    if nonlinear:
+        assert ll["mlp"] > ll["logistic"] + 0.1
+    else:
+        assert abs(ll["mlp"] - ll["logistic"]) < 0.005
 
 
 def test_kaplan_meier_and_ks_by_hand() -> None:
