@@ -6,14 +6,14 @@ from typing import Any
 
 import numpy as np
 
-from ltvrec.simulators.fitted import (
+from ltvrec.simulators.components import (
     ChoiceParams,
-    FittedSimulator,
     LeaveModel,
     ReturnParams,
     RewardParams,
     Standardizer,
 )
+from ltvrec.simulators.fitted import FittedSimulator
 
 
 def random_simulator(

@@ -17,13 +17,10 @@ import numpy as np
 from _common import log_and_vectors, paired_line, user_split
 
 from ltvrec.encoders.state import UserStateEncoder
+from ltvrec.simulators.components import fit_leave_and_return, leave_log_likelihood
 from ltvrec.simulators.fidelity import _reliability, fidelity_report
-from ltvrec.simulators.fitted import (
-    FitConfig,
-    fit_leave_and_return,
-    leave_log_likelihood,
-    replay_log,
-)
+from ltvrec.simulators.fitted import FitConfig
+from ltvrec.simulators.replay import replay_log
 
 
 def main() -> None:

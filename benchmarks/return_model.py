@@ -20,9 +20,11 @@ from dataclasses import replace
 from _common import log_and_vectors, paired_line, user_split
 
 from ltvrec.encoders.state import UserStateEncoder
+from ltvrec.simulators.components import fit_leave_and_return
+from ltvrec.simulators.components import return_log_likelihood as return_ll
 from ltvrec.simulators.fidelity import fidelity_report
-from ltvrec.simulators.fitted import FitConfig, fit_leave_and_return, replay_log
-from ltvrec.simulators.fitted import return_log_likelihood as return_ll
+from ltvrec.simulators.fitted import FitConfig
+from ltvrec.simulators.replay import replay_log
 
 
 def main() -> None:

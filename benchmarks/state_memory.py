@@ -24,12 +24,12 @@ from _common import log_and_vectors, paired_line, user_split
 from ltvrec.encoders.state import ENGAGEMENT_DECAYS, UserStateEncoder
 from ltvrec.interactions import InteractionLog
 from ltvrec.interactions.schema import ItemCatalog
-from ltvrec.simulators.fitted import (
+from ltvrec.simulators.components import (
     fit_leave_and_return,
     leave_log_likelihood,
-    replay_log,
     return_log_likelihood,
 )
+from ltvrec.simulators.replay import replay_log
 
 
 def held_out(

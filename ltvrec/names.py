@@ -25,7 +25,7 @@ CONFIGS = {
     "data": "ltvrec.config:DataConfig",
     "encode": "ltvrec.config:EncodeConfig",
     "known-world": "ltvrec.simulators.known_world:KnownWorldConfig",
-    "fit": "ltvrec.simulators.fitted:FitConfig",
+    "fit": "ltvrec.simulators.fit_config:FitConfig",
     "train": "ltvrec.agents.train_ppo:TrainConfig",
 }
 """Config name (``ltvrec config show NAME``) -> ``module:class``."""

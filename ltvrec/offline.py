@@ -36,8 +36,8 @@ from ltvrec.ope import (
     WeightedPDIS,
 )
 from ltvrec.simulators.base import SimState, UserSimulator
-from ltvrec.simulators.fitted import replay_log
 from ltvrec.simulators.policies import ScoredPolicy, require_scored
+from ltvrec.simulators.replay import replay_log
 
 logger = logging.getLogger(__name__)
 

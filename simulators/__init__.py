@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ltvrec.simulators.base import SessionSimulator, SimState, StepResult, UserSimulator
-    from ltvrec.simulators.fitted import FitConfig, FittedSimulator, fit_simulator, replay_log
+    from ltvrec.simulators.fitted import FitConfig, FittedSimulator, fit_simulator
     from ltvrec.simulators.known_world import KnownWorld, KnownWorldConfig, make_items
     from ltvrec.simulators.load import load_simulator
     from ltvrec.simulators.logs import known_world_catalog, simulate_log, write_known_world_logs
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         RandomPolicy,
         SimPolicy,
     )
+    from ltvrec.simulators.replay import replay_log
     from ltvrec.simulators.rollout import PolicyValue, evaluate, mean_ci
 
 _LAZY = {
@@ -38,7 +39,7 @@ _LAZY = {
     "FitConfig": "ltvrec.simulators.fitted",
     "FittedSimulator": "ltvrec.simulators.fitted",
     "fit_simulator": "ltvrec.simulators.fitted",
-    "replay_log": "ltvrec.simulators.fitted",
+    "replay_log": "ltvrec.simulators.replay",
     "KnownWorld": "ltvrec.simulators.known_world",
     "KnownWorldConfig": "ltvrec.simulators.known_world",
     "make_items": "ltvrec.simulators.known_world",

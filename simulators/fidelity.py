@@ -36,14 +36,9 @@ from ltvrec.interactions.schema import InteractionLog, ItemCatalog
 from ltvrec.interactions.sessions import return_gaps, session_table
 from ltvrec.interactions.splits import time_split
 from ltvrec.simulators.base import UserSimulator
-from ltvrec.simulators.fitted import (
-    FitConfig,
-    FittedSimulator,
-    Trajectories,
-    fit_simulator,
-    replay_log,
-)
+from ltvrec.simulators.fitted import FitConfig, FittedSimulator, fit_simulator
 from ltvrec.simulators.policies import PlackettLucePolicy, SimPolicy
+from ltvrec.simulators.replay import Trajectories, replay_log
 from ltvrec.simulators.rollout import evaluate, run_users
 
 logger = logging.getLogger(__name__)

@@ -26,6 +26,14 @@ from ltvrec.simulators import (
     simulate_log,
 )
 from ltvrec.simulators.base import SimState
+from ltvrec.simulators.components import (
+    LeaveModel,
+    ReturnParams,
+    _fit_leave,
+    _fit_return,
+    leave_log_likelihood,
+    return_log_likelihood,
+)
 from ltvrec.simulators.fidelity import (
     _simulated_sessions,
     fidelity_report,
@@ -34,18 +42,9 @@ from ltvrec.simulators.fidelity import (
     ks_distance,
     policy_fidelity,
 )
-from ltvrec.simulators.fitted import (
-    LeaveModel,
-    ReturnParams,
-    Trajectories,
-    _fit_leave,
-    _fit_return,
-    fit_config_of,
-    leave_log_likelihood,
-    replay_log,
-    return_log_likelihood,
-)
+from ltvrec.simulators.fitted import fit_config_of
 from ltvrec.simulators.policies import SimPolicy
+from ltvrec.simulators.replay import Trajectories, replay_log
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,387 @@
+"""The fitted simulator's component models, each fitted on its own from the replayed log
+(:mod:`ltvrec.simulators.replay`): the state standardiser, choice, reward given a click,
+leave, and return; plus the held-out likelihoods the component studies compare
+(docs/simulators.md). :mod:`ltvrec.simulators.fitted` assembles them into a simulator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ltvrec.simulators.replay import Trajectories
+
+if TYPE_CHECKING:
+    from ltvrec.simulators.fit_config import FitConfig
+
+
+@dataclass(frozen=True)
+class Standardizer:
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> Standardizer:
+        return cls(x.mean(axis=0), np.maximum(x.std(axis=0), 1e-6))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.mean) / self.std
+
+
+@dataclass(frozen=True)
+class ChoiceParams:
+    """Numpy parameters of the choice model (see the module docstring)."""
+
+    wq: np.ndarray  # [S, h]
+    bq: np.ndarray  # [h]
+    item_keys: np.ndarray  # [N, h] = v(e_j)
+    item_bias: np.ndarray  # [N]
+    position_bias: np.ndarray  # [K]
+    w_no_click: np.ndarray  # [S]
+    b_no_click: float
+
+
+def _fit_choice(
+    traj: Trajectories,
+    x: np.ndarray,
+    items: np.ndarray,
+    cfg: FitConfig,
+    consumption_only: bool,
+    k_sim: int,
+) -> tuple[ChoiceParams, dict[str, Any]]:
+    import torch
+
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    s_dim, n_items = x.shape[1], items.shape[0]
+    k_log = traj.slates.shape[1]
+    q = torch.nn.Linear(s_dim, cfg.hidden)
+    v = torch.nn.Linear(items.shape[1], cfg.hidden, bias=False)
+    bias = torch.nn.Parameter(torch.zeros(n_items))
+    pos = torch.nn.Parameter(torch.zeros(max(k_log, k_sim)))
+    nc = torch.nn.Linear(s_dim, 1)
+    params = [*q.parameters(), *v.parameters(), bias, pos, *nc.parameters()]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    emb = torch.as_tensor(items, dtype=torch.float32)
+    xt = torch.as_tensor(x, dtype=torch.float32)
+
+    if consumption_only:
+        rows = np.flatnonzero(traj.clicked_item >= 0)
+    else:
+        rows = np.arange(traj.n)
+    losses = []
+    for _ in range(cfg.epochs):
+        perm = rng.permutation(rows)
+        for start in range(0, len(perm), cfg.batch_size):
+            idx = perm[start : start + cfg.batch_size]
+            qb = q(xt[idx])  # [B, h]
+            if consumption_only:
+                cand = np.concatenate(
+                    [
+                        traj.clicked_item[idx, None],
+                        rng.integers(0, n_items, (len(idx), cfg.n_negatives)),
+                    ],
+                    axis=1,
+                )
+                ct = torch.as_tensor(cand)
+                logits = torch.einsum("bh,bnh->bn", qb, v(emb[ct])) + bias[ct]
+                target = torch.zeros(len(idx), dtype=torch.long)
+            else:
+                sl = torch.as_tensor(traj.slates[idx])
+                shown = sl >= 0
+                safe = sl.clamp(min=0)
+                u = torch.einsum("bh,bkh->bk", qb, v(emb[safe])) + bias[safe] + pos[:k_log]
+                u = u.masked_fill(~shown, -1e9)
+                logits = torch.cat([nc(xt[idx]), u], dim=1)
+                target = torch.as_tensor(traj.clicked_position[idx] + 1)
+            loss = torch.nn.functional.cross_entropy(logits, target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+    with torch.no_grad():
+        out = ChoiceParams(
+            wq=q.weight.T.numpy().copy(),
+            bq=q.bias.numpy().copy(),
+            item_keys=v(emb).numpy().copy(),
+            item_bias=bias.numpy().copy(),
+            position_bias=(pos.numpy()[:k_sim] if not consumption_only else np.zeros(k_sim)).copy(),
+            w_no_click=nc.weight[0].numpy().copy(),
+            b_no_click=float(nc.bias[0]),
+        )
+    info: dict[str, Any] = {"final_train_loss": float(np.mean(losses[-20:]))}
+    if consumption_only:
+        out, c0 = _calibrate_no_click(out, x, traj, cfg.assumed_click_rate, k_sim)
+        info["no_click_utility"] = c0
+    return out, info
+
+
+def _item_utilities(p: ChoiceParams, x: np.ndarray) -> np.ndarray:
+    return (x @ p.wq + p.bq) @ p.item_keys.T + p.item_bias
+
+
+def _calibrate_no_click(
+    p: ChoiceParams, x: np.ndarray, traj: Trajectories, rate: float, k: int
+) -> tuple[ChoiceParams, float]:
+    """Set the constant no-click utility so that a slate of the K most consumed items
+    gets a click with probability ``rate`` on average over the logged states."""
+    counts = np.bincount(traj.clicked_item[traj.clicked_item >= 0], minlength=len(p.item_bias))
+    top = np.argsort(-counts, kind="stable")[:k]
+    rng = np.random.default_rng(0)
+    sample = x[rng.choice(len(x), min(len(x), 5000), replace=False)]
+    u = _item_utilities(p, sample)[:, top] + p.position_bias[None, :k]
+    lse = np.logaddexp.reduce(u, axis=1)
+    lo, hi = -50.0, 50.0
+    for _ in range(100):
+        c = (lo + hi) / 2
+        click = np.mean(1.0 / (1.0 + np.exp(c - lse)))
+        lo, hi = (c, hi) if click > rate else (lo, c)
+    c0 = (lo + hi) / 2
+    return ChoiceParams(
+        p.wq, p.bq, p.item_keys, p.item_bias, p.position_bias, np.zeros_like(p.w_no_click), c0
+    ), c0
+
+
+@dataclass(frozen=True)
+class RewardParams:
+    coef: np.ndarray  # [S + d]
+    intercept: float
+    resid_std: float
+    support: np.ndarray  # observed reward values when few (else empty)
+    low: float
+    high: float
+
+
+def _fit_reward(
+    traj: Trajectories, x: np.ndarray, items: np.ndarray, cfg: FitConfig
+) -> RewardParams:
+    c = traj.clicked_item >= 0
+    y = traj.reward[c]
+    feats = np.concatenate([x[c], items[traj.clicked_item[c]]], axis=1)
+    values = np.unique(y)
+    if len(y) == 0 or y.std() < 1e-12:
+        const = float(y.mean()) if len(y) else 0.0
+        return RewardParams(np.zeros(feats.shape[1]), const, 0.0, values, const, const)
+    mu = feats.mean(axis=0)
+    a = feats - mu
+    coef = np.linalg.solve(a.T @ a + cfg.ridge * np.eye(a.shape[1]), a.T @ (y - y.mean()))
+    intercept = float(y.mean() - mu @ coef)
+    resid = y - (feats @ coef + intercept)
+    return RewardParams(
+        coef,
+        intercept,
+        float(resid.std()),
+        values if len(values) <= 10 else np.zeros(0),
+        float(y.min()),
+        float(y.max()),
+    )
+
+
+@dataclass(frozen=True)
+class LeaveModel:
+    """Logit of ending the session after a request, from the standardised state after
+    it: ``x . coef + intercept`` (logistic), or with a hidden layer ``tanh(x W + c) .
+    coef + intercept`` (mlp)."""
+
+    coef: np.ndarray
+    intercept: float
+    hidden_w: np.ndarray | None = None
+    hidden_b: np.ndarray | None = None
+
+    def logit(self, x: np.ndarray) -> np.ndarray:
+        h = x if self.hidden_w is None else np.tanh(x @ self.hidden_w + self.hidden_b)
+        return h @ self.coef + self.intercept
+
+
+def _fit_leave(traj: Trajectories, xa: np.ndarray, cfg: FitConfig) -> LeaveModel:
+    from sklearn.linear_model import LogisticRegression
+
+    y = traj.session_end.astype(int)
+    if y.min() == y.max():
+        p = min(max(float(y.mean()), 1e-3), 1 - 1e-3)
+        return LeaveModel(np.zeros(xa.shape[1]), float(np.log(p / (1 - p))))
+    if cfg.leave_model == "mlp":
+        return _fit_leave_mlp(xa, y, traj.user, cfg)
+    m = LogisticRegression(C=1.0 / cfg.ridge, max_iter=500).fit(xa, y)
+    return LeaveModel(m.coef_[0].copy(), float(m.intercept_[0]))
+
+
+def _fit_leave_mlp(x: np.ndarray, y: np.ndarray, user: np.ndarray, cfg: FitConfig) -> LeaveModel:
+    """One hidden tanh layer, Adam on the log-loss, weight decay ``1e-4``; the epoch
+    (of at most 30) with the best log-loss on a tenth of the users held out."""
+    import torch
+
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    valid = (user % 10) == 0
+    xt = torch.as_tensor(x[~valid], dtype=torch.float32)
+    yt = torch.as_tensor(y[~valid], dtype=torch.float32)
+    xv = torch.as_tensor(x[valid], dtype=torch.float32)
+    yv = torch.as_tensor(y[valid], dtype=torch.float32)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(x.shape[1], cfg.leave_hidden), torch.nn.Tanh(),
+        torch.nn.Linear(cfg.leave_hidden, 1),
+    )  # fmt: skip
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    loss = torch.nn.BCEWithLogitsLoss()
+    best, state = float("inf"), None
+    for _ in range(30):
+        for idx in np.array_split(rng.permutation(len(xt)), max(1, len(xt) // cfg.batch_size)):
+            opt.zero_grad()
+            loss(net(xt[idx]).squeeze(-1), yt[idx]).backward()
+            opt.step()
+        with torch.no_grad():
+            v = float(loss(net(xv).squeeze(-1), yv)) if len(xv) else 0.0
+        if v < best:
+            best, state = v, [p.detach().numpy().copy() for p in net.parameters()]
+    assert state is not None
+    w1, b1, w2, b2 = state
+    return LeaveModel(
+        w2[0].astype(np.float64), float(b2[0]), w1.T.astype(np.float64), b1.astype(np.float64)
+    )
+
+
+@dataclass(frozen=True)
+class ReturnParams:
+    """Mixture-cure proportional-hazards return model. After a session a user churns
+    with probability ``sigmoid(x . churn_coef + churn_intercept)``; else the next session
+    starts ``min_gap_days`` plus an excess gap whose hazard at excess ``t`` is
+    ``exp(log_hazard[j(t)] + lp)``: a piecewise-constant baseline over the bins
+    ``hazard_edges`` (``[0, ..., inf]``) times ``exp(lp)``, ``lp = x . rate_coef +
+    rate_intercept``. One bin is an exponential gap with rate ``exp(log_hazard[0] +
+    lp)``. The linear predictor is clipped to the range seen on the training sessions
+    (``log_rate_range``): a linear model must not extrapolate to gaps of 1e-30 days for
+    states the log never held."""
+
+    churn_coef: np.ndarray
+    churn_intercept: float
+    rate_coef: np.ndarray
+    rate_intercept: float
+    log_rate_range: tuple[float, float]
+    min_gap_days: float
+    hazard_edges: np.ndarray = field(default_factory=lambda: np.array([0.0, np.inf]))
+    log_hazard: np.ndarray = field(default_factory=lambda: np.zeros(1))
+
+    def linear_predictor(self, x: np.ndarray) -> np.ndarray:
+        return np.clip(x @ self.rate_coef + self.rate_intercept, *self.log_rate_range)
+
+    def exposure(self, t: np.ndarray) -> np.ndarray:
+        """``[n, B]`` time spent in each hazard bin by excess gaps ``t [n]``."""
+        lo, hi = self.hazard_edges[:-1], self.hazard_edges[1:]
+        return np.clip(np.minimum(t[:, None], hi) - lo, 0.0, None)
+
+    def log_hazard_at(self, t: np.ndarray) -> np.ndarray:
+        j = np.searchsorted(self.hazard_edges, t, side="right") - 1
+        return self.log_hazard[np.clip(j, 0, len(self.log_hazard) - 1)]
+
+    def excess_gap(self, lp: np.ndarray, exponential: np.ndarray) -> np.ndarray:
+        """Invert the cumulative hazard: the excess gap ``t`` with ``H0(t) exp(lp)`` equal
+        to a unit-exponential draw (exact)."""
+        h = np.exp(self.log_hazard)
+        width = np.diff(self.hazard_edges)[:-1]  # the last bin is open-ended
+        cum = np.r_[0.0, np.cumsum(h[:-1] * width)]  # H0 at each bin's left edge
+        target = np.asarray(exponential, np.float64) * np.exp(-lp)
+        j = np.searchsorted(cum, target, side="right") - 1
+        return self.hazard_edges[j] + (target - cum[j]) / h[j]
+
+
+def _hazard_edges(excess: np.ndarray, bins: int) -> np.ndarray:
+    """``[0, q_1, ..., q_{B-1}, inf]``: quantiles of the observed excess gaps (fewer
+    bins where quantiles coincide)."""
+    if bins <= 1 or len(excess) < 2 * bins:
+        return np.array([0.0, np.inf])
+    inner = np.unique(np.quantile(excess, np.arange(1, bins) / bins))
+    return np.r_[0.0, inner[inner > 0], np.inf]
+
+
+def _fit_return(
+    traj: Trajectories, xa: np.ndarray, cfg: FitConfig
+) -> tuple[ReturnParams, dict[str, Any]]:
+    import torch
+
+    torch.manual_seed(cfg.seed)
+    e = traj.session_end
+    x = torch.as_tensor(xa[e], dtype=torch.float32)
+    # Gaps are at least the smallest observed one (a session gap defines sessions):
+    # model the excess over it.
+    observed = traj.gap_days[e][~traj.censored[e]]
+    min_gap = float(observed.min()) if len(observed) else 0.0
+    excess = np.maximum(traj.gap_days[e] - min_gap, 1e-6)
+    edges = _hazard_edges(excess[~traj.censored[e]], cfg.return_bins)
+    shape = ReturnParams(np.zeros(0), 0.0, np.zeros(0), 0.0, (0.0, 0.0), 0.0, edges)
+    exposure = torch.as_tensor(shape.exposure(excess), dtype=torch.float32)  # [n, B]
+    bin_of = torch.as_tensor(np.searchsorted(edges, excess, side="right") - 1)
+    cens = torch.as_tensor(traj.censored[e])
+    d = x.shape[1]
+    a = torch.zeros(d, requires_grad=True)
+    a0 = torch.tensor(-2.0, requires_grad=True)
+    b = torch.zeros(d, requires_grad=True)
+    mean_gap = float(excess[~traj.censored[e]].mean()) if (~traj.censored[e]).any() else 1.0
+    log_h = torch.full((len(edges) - 1,), -float(np.log(max(mean_gap, 1e-3))), requires_grad=True)
+    opt = torch.optim.Adam([a, a0, b, log_h], lr=0.05)
+    for _ in range(400):
+        logit_pi = x @ a + a0
+        lp = x @ b
+        cum = (exposure @ log_h.exp()) * lp.exp()  # cumulative hazard at the gap
+        log_pi = torch.nn.functional.logsigmoid(logit_pi)
+        log_1mpi = torch.nn.functional.logsigmoid(-logit_pi)
+        ll_obs = log_1mpi + log_h[bin_of] + lp - cum
+        ll_cens = torch.logaddexp(log_pi, log_1mpi - cum)
+        ll = torch.where(cens, ll_cens, ll_obs).mean()
+        loss = -ll + 1e-3 * (a.square().sum() + b.square().sum())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        lp_train = (x @ b).numpy()
+    params = ReturnParams(
+        a.detach().numpy().copy(),
+        float(a0.detach()),
+        b.detach().numpy().copy(),
+        0.0,
+        (float(lp_train.min()), float(lp_train.max())),
+        min_gap,
+        edges,
+        log_h.detach().numpy().astype(np.float64),
+    )
+    return params, {"return_loglik_per_session": float(ll.detach()), "return_bins": len(edges) - 1}
+
+
+def leave_log_likelihood(leave: LeaveModel, xa: np.ndarray, end: np.ndarray) -> float:
+    """Mean log-likelihood per request of the leave model on ``end`` (1 at a session's
+    last request), from standardised after-request states ``xa``."""
+    z = leave.logit(xa)
+    y = np.asarray(end, dtype=bool)
+    return float(np.mean(-np.logaddexp(0.0, np.where(y, -z, z))))
+
+
+def return_log_likelihood(
+    ret: ReturnParams, xa: np.ndarray, gap_days: np.ndarray, censored: np.ndarray
+) -> float:
+    """Mean log-likelihood per session end of the return model (churn mixture, the excess
+    gap over ``min_gap_days`` under the hazard the simulator draws from, with the clipped
+    linear predictor; a censored gap contributes its survival), as the fit's objective."""
+    logit_pi = xa @ ret.churn_coef + ret.churn_intercept
+    lp = ret.linear_predictor(xa)
+    g = np.maximum(np.asarray(gap_days, np.float64) - ret.min_gap_days, 1e-6)
+    log_pi, log_1mpi = -np.logaddexp(0.0, -logit_pi), -np.logaddexp(0.0, logit_pi)
+    cum = (ret.exposure(g) @ np.exp(ret.log_hazard)) * np.exp(lp)
+    ll = np.where(
+        np.asarray(censored, dtype=bool),
+        np.logaddexp(log_pi, log_1mpi - cum),
+        log_1mpi + ret.log_hazard_at(g) + lp - cum,
+    )
+    return float(ll.mean())
+
+
+def fit_leave_and_return(
+    train: Trajectories, config: FitConfig | None = None
+) -> tuple[Standardizer, LeaveModel, ReturnParams]:
+    """The standardiser, leave model and return model :func:`fit_simulator` fits on
+    ``train`` (for held-out comparisons of state definitions)."""
+    cfg = config or FitConfig()
+    std = Standardizer.fit(train.before)
+    xa = std(train.after)
+    return std, _fit_leave(train, xa, cfg), _fit_return(train, xa, cfg)[0]

@@ -1,0 +1,79 @@
+"""How a simulator is fitted from a log (``ltvrec sim fit --config``, ``--set``): one
+frozen, validated config read by every component (:mod:`ltvrec.simulators.components`)
+and by :func:`ltvrec.simulators.fitted.fit_simulator`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ltvrec.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """How a simulator is fitted from a log."""
+
+    hidden: int = 32
+    """Width of the two-tower choice model's query and item vectors."""
+    epochs: int = 10
+    """Passes over the requests when fitting the choice model."""
+    batch_size: int = 2048
+    """Requests per gradient step."""
+    lr: float = 0.003
+    """Adam learning rate of the choice and return models."""
+    weight_decay: float = 1e-5
+    """L2 penalty of the choice model (AdamW)."""
+    n_negatives: int = 20
+    """Sampled negative items per consumption (consumption-only logs)."""
+    assumed_click_rate: float = 0.3
+    """Consumption-only logs: assumed click probability of a slate of the K most popular
+    items; it fixes the no-click utility, which such logs cannot identify."""
+    slate_size: int | None = None
+    """Slate size K to simulate (default: the log's; 10 for consumption-only logs)."""
+    horizon_days: float | None = None
+    """Days each simulated user is followed (default: the log's time span)."""
+    ridge: float = 1.0
+    """L2 penalty of the reward and leave models."""
+    clip_inputs: bool = False
+    """Clip every component's standardised inputs to the range the training states
+    covered (per feature): a linear model must not extrapolate into states no logged
+    user was ever in. Either way the simulator counts the share of inputs outside that
+    range (``FittedSimulator.outside_share``)."""
+    leave_model: str = "logistic"
+    """The leave model: 'logistic' (linear in the standardised state, ridge ``ridge``) or
+    'mlp' (one hidden tanh layer of ``leave_hidden`` units, trained on 90% of the users
+    with the epoch chosen on the other 10%); docs/simulators.md measures both."""
+    leave_hidden: int = 32
+    """Hidden units of the 'mlp' leave model."""
+    return_bins: int = 1
+    """Bins of the return model's piecewise-constant baseline hazard over the excess
+    gap (edges at quantiles of the observed gaps): it can follow a return curve that
+    rises fast in the first hours and slowly after. 1 (the default): a single
+    exponential rate; docs/simulators.md measures both."""
+    state_decay: float = 0.8
+    """Decay of the interest mean in the user state."""
+    engagement_decays: tuple[float, ...] = ()
+    """Per-request decays of the state's engagement memory, which every component model
+    then reads (``()``, the default: none; see encoders/state.py)."""
+    max_session_requests: int | None = None
+    """A session ends for sure after this many requests (default: the longest session in
+    the log). A linear leave model can extrapolate a hazard that keeps falling with
+    session length; without a cap a simulated session could last forever."""
+    repeats: str = "auto"
+    """Whether a user can consume an item again: 'auto' (allowed when the log holds
+    repeat consumptions, forbidden when it holds none, as in MovieLens), 'allow' or
+    'forbid'."""
+    seed: int = 0
+    """Seed of every random draw in fitting."""
+
+    def __post_init__(self) -> None:
+        if self.leave_model not in ("logistic", "mlp"):
+            raise ConfigError(f"leave_model must be 'logistic' or 'mlp', got {self.leave_model!r}")
+        if self.repeats not in ("auto", "allow", "forbid"):
+            raise ConfigError(f"repeats must be 'auto', 'allow' or 'forbid', got {self.repeats!r}")
+        if self.hidden < 1 or self.epochs < 1 or self.batch_size < 1 or self.return_bins < 1:
+            raise ConfigError("hidden, epochs, batch_size and return_bins must be >= 1")
+        if not 0 < self.assumed_click_rate < 1:
+            raise ConfigError(
+                f"assumed_click_rate must be in (0, 1), got {self.assumed_click_rate}"
+            )
