@@ -7,6 +7,11 @@ numpy kernel that does only the same scoring matmul + top-K. Goal: >= 20,000
 user-steps/s for the whole step on 2 cores.
 
     .venv/bin/python benchmarks/simulator.py [--users 1024] [--repeats 30]
+        [--support none|count|clip]
+
+``--support``: give the simulator a training-state range (+-3 per standardised feature)
+and count the inputs outside it (``count``, what every fitted simulator now does) or
+also clip them (``clip``, ``FitConfig.clip_inputs``).
 """
 
 from __future__ import annotations
@@ -27,8 +32,13 @@ def main() -> None:
     p.add_argument("--dim", type=int, default=32)
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--repeats", type=int, default=30)
+    p.add_argument("--support", choices=("none", "count", "clip"), default="none")
     args = p.parse_args()
     sim = random_simulator(args.items, args.dim, args.k, hidden=32)
+    if args.support != "none":
+        size = sim.state_encoder.size
+        sim.support = (np.full(size, -3.0), np.full(size, 3.0))
+        sim.clip_inputs = args.support == "clip"
     rng = np.random.default_rng(0)
     state = sim.reset(args.users, rng)
     policy = GreedyPolicy()
