@@ -324,9 +324,6 @@ class SequentialDR:
     gamma: float = 1.0
     clip: float | None = None
 
-    def _weights(self, traj: Trajectories) -> np.ndarray:
-        return traj.weights(self.clip)[0]
-
     def estimate(
         self,
         traj: Trajectories,
@@ -338,7 +335,7 @@ class SequentialDR:
     ) -> Estimate:
         _check_values(traj, q_logged, v)
         _check_clip(self.clip)
-        w = self._weights(traj)
+        w = traj.weights(self.clip)[0]
         per_request = w * (traj.reward - q_logged) + _previous(w, traj.step) * v
         est = _per_user(
             type(self).__name__, self.gamma, traj, per_request, alpha, n_bootstrap, seed,
@@ -356,9 +353,6 @@ class WeightedDR(SequentialDR):
     per-step self-normalised weights of weighted PDIS. Biased, consistent; usually the
     lowest-variance member of the family. Its bootstrap recomputes the normalisers on
     every resample (the model's ``Q`` and ``V`` are held fixed)."""
-
-    def _weights(self, traj: Trajectories) -> np.ndarray:
-        return _normalised_weights(traj, self.clip)
 
     def estimate(
         self,
