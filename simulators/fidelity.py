@@ -453,7 +453,7 @@ def write_report(report: dict[str, Any], folder: str | Path, title: str) -> Path
         f"held-out {_num(rg['held_out_median_km'])}, simulated "
         f"{_num(rg['simulated_median_km'])}; simulated session ends followed by a "
         f"return: {_num(rg['simulated_returned_share'])})",
-        "- simulated component inputs (states) outside the training states' range: "
+        "- simulated states (before and after each request) outside the training range: "
         + (
             "not known (a simulator saved without its support)"
             if data.get("inputs_outside_support") is None

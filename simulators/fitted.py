@@ -133,23 +133,27 @@ class FittedSimulator(SessionSimulator):
         """``[N]`` clicks (consumptions) of each item in the log it was fitted on: what
         ``popularity-log`` ranks by. None for simulators saved before it was kept."""
 
-    def _x(self, state: SimState) -> np.ndarray:
-        return self._inputs(state.obs)
+    def _x(self, state: SimState, count: bool = False) -> np.ndarray:
+        return self._inputs(state.obs, count)
 
-    def _inputs(self, obs: np.ndarray) -> np.ndarray:
+    def _inputs(self, obs: np.ndarray, count: bool = False) -> np.ndarray:
+        """Standardised states, clipped to the training support with ``clip_inputs``;
+        ``count``: add them to the outside-support tally (done once per state: by the
+        choice model for the state before a request, the leave model for the one after)."""
         x = self.standardizer(obs)
         if self.support is None:
             return x
         low, high = self.support
-        outside = ((x < low) | (x > high)).any(axis=1)
-        self._counts += (int(outside.sum()), len(x))
+        if count:
+            outside = ((x < low) | (x > high)).any(axis=1)
+            self._counts += (int(outside.sum()), len(x))
         return np.clip(x, low, high) if self.clip_inputs else x
 
     @property
     def outside_share(self) -> float | None:
-        """Share of component inputs (states) outside the training support since the
-        last :meth:`reset_support_counts` (clipped to it with ``clip_inputs``); None for
-        a simulator saved without its support."""
+        """Share of simulated states (before and after each request) outside the training
+        support since the last :meth:`reset_support_counts` (clipped to it with
+        ``clip_inputs``); None for a simulator saved without its support."""
         if self.support is None:
             return None
         return float(self._counts[0] / max(self._counts[1], 1))
@@ -176,7 +180,7 @@ class FittedSimulator(SessionSimulator):
 
     def choice_logits(self, state: SimState, slates: np.ndarray) -> np.ndarray:
         c = self.choice
-        x = self._x(state)
+        x = self._x(state, count=True)
         qv = x @ c.wq + c.bq  # [B, h]
         u = np.einsum("bh,bkh->bk", qv, c.item_keys[slates]) + c.item_bias[slates]
         u = u + c.position_bias[None, : slates.shape[1]]
@@ -194,7 +198,7 @@ class FittedSimulator(SessionSimulator):
         return y
 
     def leave_prob(self, state: SimState) -> np.ndarray:
-        p = _sigmoid(self.leave_params.logit(self._x(state)))
+        p = _sigmoid(self.leave_params.logit(self._x(state, count=True)))
         return np.where(state.obs[:, self._session_col] >= self.max_session_requests, 1.0, p)
 
     def churn_prob(self, state: SimState) -> np.ndarray:

@@ -48,9 +48,9 @@ class PolicyValue:
     coverage: float = float("nan")
     diversity: float = float("nan")
     outside_support: float = float("nan")
-    """Share of the simulator's component inputs (states) outside the range of the
-    states it was fitted on (a fitted simulator that kept its support; NaN otherwise):
-    how far the policy drove the simulator from the logs."""
+    """Share of the simulated states (before and after each request) outside the range
+    of the states the simulator was fitted on (a fitted simulator that kept its
+    support; NaN otherwise): how far the policy drove the simulator from the logs."""
 
     @property
     def value(self) -> tuple[float, float, float]:

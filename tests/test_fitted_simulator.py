@@ -243,7 +243,7 @@ def test_inputs_clipped_to_the_training_support(
     # The states it was fitted on are inside the support by construction.
     traj = replay_log(small, catalog, sim.state_encoder)
     sim.reset_support_counts()
-    sim._inputs(np.concatenate([traj.before, traj.after]))
+    sim._inputs(np.concatenate([traj.before, traj.after]), count=True)
     assert sim.outside_share == 0.0
     # A state far outside: every component reads the clipped state, and it is counted.
     state = sim.reset(4, np.random.default_rng(0))
