@@ -36,21 +36,34 @@ class PPOPolicy(ScoredPolicy):
     policy: SlateActorCriticPolicy
     deterministic: bool = True
     name: str = "ppo"
+    table: th.Tensor | None = None
+    """The item table scored (default: the catalog trained on); a larger one scores items
+    added after training too (:meth:`with_items`)."""
 
     def scores(self, obs: np.ndarray, consumed: np.ndarray | None = None) -> np.ndarray:
         """``[B, N]`` float64 scores for user states ``[B, S]``; a policy that masks
         consumed items needs ``consumed [B, N]`` and scores them ``-inf``."""
         x = th.as_tensor(obs, dtype=th.float32)
+        mask = None
         if self.policy.mask_consumed:
             if consumed is None:
                 raise ValueError(
                     "this policy masks consumed items (trained where repeats are "
                     "impossible); pass the users' consumed items [B, N]"
                 )
-            x = th.cat([x, th.as_tensor(consumed, dtype=th.float32)], dim=1)
+            mask = th.as_tensor(consumed, dtype=th.float32)
         with th.no_grad():
-            s = self.policy.scores(x).double().numpy()
+            s = self.policy.scores(x, self.table, consumed=mask).double().numpy()
         return np.where(s <= NEG / 2, -np.inf, s)
+
+    def with_items(self, text_vectors: np.ndarray, name: str | None = None) -> PPOPolicy:
+        """This policy over its catalog plus items known by their text vectors alone
+        ``[M, d]`` (appended after the trained items, in order)."""
+        with th.no_grad():
+            base = self.table if self.table is not None else self.policy.item_table()
+            rows = th.as_tensor(self.policy.text_map().rows(text_vectors))
+            table = th.cat([base, rows], dim=0)
+        return PPOPolicy(self.policy, self.deterministic, name or self.name, table)
 
 
 POLICY_FORMAT = 1
@@ -78,7 +91,10 @@ def load_policy(folder: str | Path) -> tuple[SlateActorCriticPolicy, dict[str, A
         mask_consumed=bool(meta.get("mask_consumed", False)),
         shortlist=int(cfg.get("shortlist", 0)) if meta.get("start") else 0,
         shortlist_explore=int(cfg.get("shortlist_explore", 0)),
+        id_dropout=float(cfg.get("id_dropout", 0.0)),
     )
+    if "id_mask" not in state:  # saved before id-bias dropout: every id bias counts
+        state["id_mask"] = th.ones(n)
     policy.load_state_dict(state)
     policy.set_training_mode(False)
     return policy, meta

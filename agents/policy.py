@@ -5,6 +5,12 @@
   learned item bias ``b_j`` (static catalog) or an MLP bias of the features
   (per-step candidates);
 - scores ``s_j = q . W e_j + b_j``; the slate distribution is Plackett-Luce over them;
+- the catalog enters as an *item table* (:mod:`ltvrec.catalog`): one row per item (text
+  vector, id bias, the signals' item columns). :meth:`~SlateActorCriticPolicy.scores`
+  takes any table, so items added after training (rows written from their text alone,
+  :meth:`~SlateActorCriticPolicy.text_map`) are scored like the rest; ``id_dropout``
+  trains with the id bias of a share of items held at 0, so the text path learns to
+  stand alone;
 - value head: MLP over the standardised user state;
 - optionally, the log-buildable baselines' own signals (:mod:`ltvrec.agents.prior`):
   ``s_j += w_g * greedy_j(state) + w_p * popularity_j`` with ``w`` learned. With a start
@@ -34,6 +40,7 @@ from torch import nn
 
 from ltvrec.agents.distributions import NEG, PlackettLuceDistribution
 from ltvrec.agents.prior import BaselineSignals, candidate_mask
+from ltvrec.catalog import TEXT_MAP_KEYS, TableLayout, TextMap
 
 ITEM_BIAS_SCALE = 10.0
 """The item bias is ``ITEM_BIAS_SCALE * item_bias``: Adam moves each parameter by about
@@ -74,6 +81,9 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
             each baseline signal, plus ``shortlist_explore`` hashed from the state) can be
             drawn; 0: the whole catalog. Needs the signals.
         shortlist_explore: exploration items added to each request's candidate set.
+        id_dropout: share of the catalog whose id bias is held at 0 in training (drawn
+            once, with ``id_dropout_seed``): the text path must score those items alone,
+            as it will score items added after training.
     """
 
     def __init__(
@@ -92,8 +102,14 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
         mask_consumed: bool = False,
         shortlist: int = 0,
         shortlist_explore: int = 0,
+        id_dropout: float = 0.0,
+        id_dropout_seed: int = 0,
         **kwargs: Any,
     ) -> None:
+        if not 0.0 <= id_dropout < 1.0:
+            raise ValueError(f"id_dropout must be in [0, 1), got {id_dropout}")
+        self.id_dropout = float(id_dropout)
+        self.id_dropout_seed = int(id_dropout_seed)
         if not isinstance(action_space, spaces.MultiDiscrete):
             raise TypeError(f"expected a slate (MultiDiscrete) action space, got {action_space}")
         self.candidates = isinstance(observation_space, spaces.Dict)
@@ -119,6 +135,7 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
         self.obs_mean: th.Tensor
         self.obs_std: th.Tensor
         self.item_embeddings: th.Tensor
+        self.id_mask: th.Tensor
         self.action_dist: PlackettLuceDistribution
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 
@@ -152,6 +169,8 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
             self.register_buffer("item_embeddings", th.as_tensor(emb))
             self.item_proj = nn.Linear(emb.shape[1], self.tower_dim, bias=False)
             self.item_bias = nn.Parameter(th.zeros(emb.shape[0]))
+            keep = np.random.default_rng(self.id_dropout_seed).random(emb.shape[0])
+            self.register_buffer("id_mask", th.as_tensor(keep >= self.id_dropout, dtype=th.float32))
         last = self.user_tower[-1]
         assert isinstance(last, nn.Linear)
         with th.no_grad():
@@ -180,42 +199,120 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
         user = obs["user"] if isinstance(obs, dict) else obs
         if self.n_mask:
             user = user[..., : -self.n_mask]
+        return self._standardise(user)
+
+    def _standardise(self, user: th.Tensor) -> th.Tensor:
         d = user.shape[-1]
         return (user.float() - self.obs_mean[:d]) / self.obs_std[:d]
 
-    def _mask(self, obs: PyTorchObs, s: th.Tensor) -> th.Tensor:
-        if not self.n_mask:
-            return s
+    def _split(
+        self, obs: PyTorchObs, n_items: int, consumed: th.Tensor | None
+    ) -> tuple[th.Tensor, th.Tensor | None]:
+        """``(user features, consumed block or None)`` of a flat observation: with
+        consumed-item masking the observation ends with ``[n_items]`` 0/1 columns unless
+        ``consumed`` is given apart."""
         assert not isinstance(obs, dict)
-        return s.masked_fill(obs[..., -self.n_mask :] > 0.5, NEG)
+        if consumed is None and self.n_mask:
+            return obs[..., :-n_items], obs[..., -n_items:]
+        return obs, consumed
 
-    def scores(self, obs: PyTorchObs) -> th.Tensor:
+    def _mask(self, s: th.Tensor, consumed: th.Tensor | None) -> th.Tensor:
+        return s if consumed is None else s.masked_fill(consumed > 0.5, NEG)
+
+    def masked(self, obs: PyTorchObs, s: th.Tensor) -> th.Tensor:
+        """``s [B, N]`` with the observation's consumed items at ``NEG`` (a policy that
+        masks them; else ``s``)."""
+        return self._mask(s, self._split(obs, s.shape[1], None)[1])
+
+    # ------------------------------------------------------------ item table
+    @property
+    def table_layout(self) -> TableLayout:
+        """The columns of :meth:`item_table` (see :mod:`ltvrec.catalog`)."""
+        key_dim = self.signals.key_dim if self.signals is not None else 0
+        return TableLayout(int(self.item_embeddings.shape[1]), key_dim)
+
+    def item_table(self) -> th.Tensor:
+        """``[N, width]``: the trained catalog's rows (text vector, id bias, signals)."""
+        bias = ITEM_BIAS_SCALE * self.item_bias * self.id_mask
+        cols = [self.item_embeddings, bias[:, None]]
+        if self.signals is not None:
+            cols.append(self.signals.item_columns())
+        return th.cat(cols, dim=1)
+
+    def text_map(self) -> TextMap:
+        """Writes the table rows of items known by their text alone."""
+        arrays: dict[str, np.ndarray] = {}
+        if self.signals is not None:
+            arrays = {
+                k: getattr(self.signals, k).numpy()
+                for k in TEXT_MAP_KEYS
+                if hasattr(self.signals, k)
+            }
+        return TextMap.from_arrays(self.table_layout, arrays)
+
+    def prepare_items(self, table: th.Tensor | None = None) -> th.Tensor:
+        """``[N, h + 1 + c]``: the item side of the scores, which depends on the catalog
+        alone (computed once per catalog when serving): the item tower's key ``W e_j``,
+        the id bias, and the signals' item columns. ``table``: an item table (default:
+        the catalog trained on)."""
+        if table is None:
+            emb, bias = self.item_embeddings, ITEM_BIAS_SCALE * self.item_bias * self.id_mask
+            columns = self.signals.item_columns() if self.signals is not None else None
+        else:
+            d = self.item_embeddings.shape[1]
+            emb, bias = table[:, :d], table[:, d]
+            columns = table[:, d + 1 :] if self.signals is not None else None
+        parts = [self.item_proj(emb), bias[:, None]]
+        if columns is not None:
+            parts.append(columns)
+        return th.cat(parts, dim=1)
+
+    def scores(
+        self,
+        obs: PyTorchObs,
+        table: th.Tensor | None = None,
+        consumed: th.Tensor | None = None,
+        prepared: th.Tensor | None = None,
+    ) -> th.Tensor:
         """Scores ``[B, N]`` of the catalog (or of the step's candidates). Only the first
         ``state_dim`` features (the user state) are read; extra training-only features
-        (the elapsed-time feature) feed the value head alone."""
-        q = self.user_tower(self._user(obs)[..., : self.state_dim])
+        (the elapsed-time feature) feed the value head alone.
+
+        Args:
+            table: ``[N, width]`` item table to score (default: the catalog trained on).
+            consumed: ``[B, N]`` the consumed-item block, given apart from ``obs`` (a
+                policy that masks consumed items otherwise reads it from the end of
+                ``obs``).
+            prepared: the table's :meth:`prepare_items`, when computed already.
+        """
         if isinstance(obs, dict):
+            q = self.user_tower(self._user(obs)[..., : self.state_dim])
             feats = obs["candidate_features"].float()
             keys = self.item_proj(feats)  # [B, N, h]
             s = th.einsum("bh,bnh->bn", q, keys) + self.item_bias_net(feats).squeeze(-1)
             return s.masked_fill(obs["mask"] < 0.5, NEG)
-        keys = self.item_proj(self.item_embeddings)  # [N, h]
-        s = q @ keys.T + ITEM_BIAS_SCALE * self.item_bias
+        given = prepared is not None or table is not None
+        if prepared is None:
+            prepared = self.prepare_items(table)
+        n = int(prepared.shape[0]) if given else self.n_mask
+        user, consumed = self._split(obs, n, consumed)
+        h = self.tower_dim
+        state = user[..., : self.state_dim]
+        s = self.user_tower(self._standardise(state)) @ prepared[:, :h].T + prepared[:, h]
         if self.signals is not None:
-            feats = self.signal_features(obs)
-            s = self._shortlisted(obs, feats, s + feats @ self.signal_weight)
-        return self._mask(obs, s)
+            feats = self.signals(state.float(), prepared[:, h + 1 :])
+            s = self._shortlisted(state, consumed, feats, s + feats @ self.signal_weight)
+        return self._mask(s, consumed)
 
-    def _shortlisted(self, obs: PyTorchObs, feats: th.Tensor, s: th.Tensor) -> th.Tensor:
+    def _shortlisted(
+        self, state: th.Tensor, consumed: th.Tensor | None, feats: th.Tensor, s: th.Tensor
+    ) -> th.Tensor:
         """``s`` with every item outside the request's candidate set at ``NEG``."""
         if not self.shortlist:
             return s
-        assert not isinstance(obs, dict)
-        available = obs[..., -self.n_mask :] < 0.5 if self.n_mask else None
+        available = None if consumed is None else consumed < 0.5
         n = min(self.shortlist, s.shape[1])
-        keep = candidate_mask(
-            feats, obs[..., : self.state_dim].float(), available, n, self.shortlist_explore
-        )
+        keep = candidate_mask(feats, state.float(), available, n, self.shortlist_explore)
         return s.masked_fill(~keep, NEG)
 
     def signal_features(self, obs: PyTorchObs) -> th.Tensor:
@@ -228,8 +325,10 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
         for the KL of the trained policy to its start."""
         init = self.signal_weight_init
         assert isinstance(init, th.Tensor)
-        feats = self.signal_features(obs)
-        return self._mask(obs, self._shortlisted(obs, feats, feats @ init))
+        user, consumed = self._split(obs, self.n_mask, None)
+        state = user[..., : self.state_dim]
+        feats = self.signal_features(state)
+        return self._mask(self._shortlisted(state, consumed, feats, feats @ init), consumed)
 
     def values(self, obs: PyTorchObs) -> th.Tensor:
         return self.value_head(self._user(obs))
@@ -269,5 +368,7 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
             mask_consumed=self.mask_consumed,
             shortlist=self.shortlist,
             shortlist_explore=self.shortlist_explore,
+            id_dropout=self.id_dropout,
+            id_dropout_seed=self.id_dropout_seed,
         )
         return data

@@ -28,6 +28,7 @@ import numpy as np
 import torch as th
 from torch import nn
 
+from ltvrec.catalog import fit_text_maps
 from ltvrec.simulators.fitted import REWARD_FLOOR, FittedSimulator
 
 SIGNALS = ("greedy", "popularity")
@@ -66,6 +67,16 @@ def signal_arrays(model: FittedSimulator, probe_states: np.ndarray) -> dict[str,
         "log_popularity": log_pop,
         "scale": scale,
     }
+    # How a new item's columns follow from its text vector (ltvrec.catalog.TextMap).
+    arrays.update(
+        fit_text_maps(
+            model.item_embeddings,
+            c.item_keys,
+            arrays["item_utility"],
+            r.coef[d:],
+            float(r.intercept),
+        )
+    )
     return {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
 
 
@@ -92,13 +103,39 @@ class BaselineSignals(nn.Module):
     def n_items(self) -> int:
         return int(self.item_keys.shape[0])
 
-    def forward(self, state: th.Tensor) -> th.Tensor:
+    @property
+    def key_dim(self) -> int:
+        return int(self.item_keys.shape[1])
+
+    def item_columns(self) -> th.Tensor:
+        """``[N, h + 3]``: the per-item blocks of the policy's item table (keys,
+        utility, reward, log popularity; see :mod:`ltvrec.catalog`)."""
+        return th.cat(
+            [
+                self.item_keys,
+                self.item_utility[:, None],
+                self.item_reward[:, None],
+                self.log_popularity[:, None],
+            ],
+            dim=1,
+        )
+
+    def forward(self, state: th.Tensor, items: th.Tensor | None = None) -> th.Tensor:
+        """Signals ``[B, N, 2]``; ``items``: ``[N, h + 3]`` item columns (default: the
+        catalog trained on, :meth:`item_columns`)."""
+        if items is None:
+            keys, item_utility = self.item_keys, self.item_utility
+            item_reward, log_pop = self.item_reward, self.log_popularity
+        else:
+            h = self.key_dim
+            keys, item_utility = items[:, :h], items[:, h]
+            item_reward, log_pop = items[:, h + 1], items[:, h + 2]
         x = (state - self.state_mean) / self.state_std
-        utility = (x @ self.wq + self.bq) @ self.item_keys.T + self.item_utility
-        mean = (x @ self.reward_coef)[:, None] + self.item_reward
+        utility = (x @ self.wq + self.bq) @ keys.T + item_utility
+        mean = (x @ self.reward_coef)[:, None] + item_reward
         lo, hi = self.reward_range[0], self.reward_range[1]
         greedy = utility + th.log(th.minimum(th.maximum(mean, lo), hi))
-        pop = self.log_popularity.expand_as(greedy)
+        pop = log_pop.expand_as(greedy)
         return th.stack([greedy / self.scale[0], pop / self.scale[1]], dim=-1)
 
     @staticmethod

@@ -116,12 +116,18 @@ class TrainConfig:
     observation, so propensities stay exact); 0: the whole catalog. Needs a start."""
     shortlist_explore: int = 10
     """Exploration items added to each request's candidate set (with ``shortlist``)."""
+    id_dropout: float = 0.0
+    """Share of the catalog whose learned id bias is held at 0 (drawn once from ``seed``),
+    so the item tower learns to score items from their text alone, as it must score
+    items added after training (cold start, docs/coldstart.md)."""
     seed: int = 0
     """Seed of the env, the policy and PPO."""
     torch_threads: int = 2
     """torch intra-op threads."""
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.id_dropout < 1.0:
+            raise ConfigError(f"id_dropout must be in [0, 1); got {self.id_dropout}")
         if self.start not in STARTS:
             raise ConfigError(f"start must be one of {', '.join(STARTS)}; got {self.start!r}")
 
@@ -228,7 +234,7 @@ def _policy_diagnostics(
         ).sum(1)
     out = {"kl_to_start": float(kl.mean())}
     for j, name in enumerate(("greedy", "popularity")):
-        theirs = th.topk(policy._mask(x, feats[..., j]), k, dim=1).indices.numpy()
+        theirs = th.topk(policy.masked(x, feats[..., j]), k, dim=1).indices.numpy()
         overlap = (mine[:, :, None] == theirs[:, None, :]).any(axis=2).mean()
         out[f"top_k_overlap_{name}"] = float(overlap)
     return out
@@ -435,6 +441,8 @@ def train(
                 "obs_std": std,
                 "state_dim": sim.state_encoder.size,
                 "mask_consumed": not sim.allow_repeats,
+                "id_dropout": cfg.id_dropout,
+                "id_dropout_seed": cfg.seed,
                 **signal_kwargs,
                 **shortlist_kwargs,
             },
