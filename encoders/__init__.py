@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         ModelNotFoundError,
         TextEncoder,
         TransformerTextEncoder,
+        encoder_from_identity,
         text_encoder,
     )
 
@@ -59,6 +60,7 @@ _LAZY = {
     "ModelNotFoundError": "ltvrec.encoders.text",
     "TextEncoder": "ltvrec.encoders.text",
     "TransformerTextEncoder": "ltvrec.encoders.text",
+    "encoder_from_identity": "ltvrec.encoders.text",
     "text_encoder": "ltvrec.encoders.text",
 }
 
@@ -88,6 +90,7 @@ __all__ = [
     "cache_dir",
     "encode_cached",
     "encode_catalog",
+    "encoder_from_identity",
     "events_from_log",
     "text_encoder",
 ]

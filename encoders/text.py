@@ -404,6 +404,27 @@ class HashingTextEncoder:
         return EncodedTexts(out.astype(np.float32), self._identity, texts_hash(texts), 0)
 
 
+def encoder_from_identity(identity: EncoderIdentity | dict[str, Any]) -> TextEncoder:
+    """The text encoder an :class:`EncoderIdentity` describes (to encode new texts the
+    way a saved catalog was encoded); refuses installed weights that differ."""
+    ident = identity if isinstance(identity, EncoderIdentity) else EncoderIdentity(**identity)
+    if ident.pooling == "hashing":
+        seed = int(ident.model_id.removeprefix("hashing(seed=").rstrip(")") or 0)
+        return HashingTextEncoder(dim=ident.dim, seed=seed)
+    enc = TransformerTextEncoder(
+        ident.model_id,
+        pooling="cls" if ident.pooling == "cls" else "mean",
+        normalize=ident.normalize,
+        max_length=ident.max_length,
+    )
+    if ident.weights_sha256 and enc.identity.weights_sha256 != ident.weights_sha256:
+        raise ModelNotFoundError(
+            f"the installed {ident.model_id} has other weights than the ones the catalog "
+            "was encoded with; install those, or encode the catalog again"
+        )
+    return enc
+
+
 def text_encoder(cfg: EncodeConfig | None = None) -> TextEncoder:
     """The text encoder an :class:`~ltvrec.config.EncodeConfig` names: the one factory
     every command and experiment builds its encoder with. ``model='hashing'`` is the

@@ -34,6 +34,11 @@ KINDS = {
     "simulator": ("simulator.json", "a fitted simulator", "ltvrec sim fit --data ... --out DIR"),
     "policy": ("policy.json", "a trained policy", "ltvrec train ... --out DIR"),
     "bundle": ("manifest.json", "a bundle", "ltvrec export --policy DIR --out BUNDLE"),
+    "catalog": (
+        "catalog.json",
+        "a bundle's catalog version",
+        "ltvrec export --policy DIR --out BUNDLE (then ltvrec items add BUNDLE items.csv)",
+    ),
 }
 """kind -> (record file, what it is, the command that makes one)."""
 

@@ -2,8 +2,9 @@
 the interaction schema, so tomorrow's OPE and simulator fit read today's serving.
 
 Files are CSV (``served-000001.csv``, ...) with one row per shown item (``event =
-served``: click 0, reward 0, the exact propensities) or per feedback event (``event =
-feedback``: the clicked position, its click and reward). Each record is written and
+served``: click 0, reward 0, the exact propensities, the policy and the catalog version
+it was drawn from) or per feedback event (``event = feedback``: the clicked position,
+its click and reward). Each record is written and
 flushed (``fsync=True`` also forces it to disk) before the request is acknowledged, so
 a crash of the service loses no acknowledged request. A file is closed and the next one
 started once it passes ``max_bytes``.
@@ -41,6 +42,7 @@ COLUMNS = (
     "pscore_item_position",
     "pscore_cascade",
     "policy",
+    "catalog_version",
 )
 
 
@@ -89,8 +91,10 @@ class ServedLog:
         pscore_cascade: np.ndarray,
         pscore_item_position: np.ndarray | None,
         policy: str,
+        catalog_version: int = 1,
     ) -> None:
-        """One row per shown item, click and reward 0 until feedback arrives."""
+        """One row per shown item, click and reward 0 until feedback arrives;
+        ``catalog_version``: the bundle's catalog the slate was drawn from."""
         ipp = pscore_item_position
         self._write(
             [
@@ -98,7 +102,7 @@ class ServedLog:
                     "served", request_id, user_id, repr(float(timestamp)), session_id, item, pos,
                     0, 0.0, repr(float(pscore)),
                     "" if ipp is None else repr(float(ipp[pos])),
-                    repr(float(pscore_cascade[pos])), policy,
+                    repr(float(pscore_cascade[pos])), policy, catalog_version,
                 ]
                 for pos, item in enumerate(items)
             ]
@@ -115,7 +119,7 @@ class ServedLog:
         self._write(
             [
                 ["feedback", request_id, user_id, repr(float(timestamp)), "", item, pos, click,
-                 repr(float(reward)), "", "", "", ""]
+                 repr(float(reward)), "", "", "", "", ""]
                 for pos, item, click, reward in events
             ]
         )  # fmt: skip

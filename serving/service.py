@@ -1,7 +1,7 @@
 """The HTTP service (FastAPI): ``POST /v1/recommend``, ``POST /v1/feedback``, ``GET
-/v1/model``, ``GET /healthz``; OpenAPI schema at ``/openapi.json``, its interactive page
-at ``/docs`` (Swagger UI served from the installed ``swagger-ui-bundle`` package, so it
-works without internet).
+/v1/model``, ``GET /healthz``, and (off by default) ``POST /v1/items``; OpenAPI schema at
+``/openapi.json``, its interactive page at ``/docs`` (Swagger UI served from the installed
+``swagger-ui-bundle`` package, so it works without internet).
 
 Bad input is answered, never crashes the server: malformed JSON, wrong types and an
 empty ``user_id`` -> 422 with the field; K out of range, histories over
@@ -9,11 +9,19 @@ empty ``user_id`` -> 422 with the field; K out of range, histories over
 ``max_body_bytes`` -> 413; feedback for a request this service did not serve (or has
 forgotten) -> 404. Unknown item ids in a history are ignored (as no consumption) and
 listed in the response. Every served slate and feedback event is appended to the
-served log before the response is sent.
+served log before the response is sent, with the catalog version it was drawn from.
+
+``POST /v1/items`` adds items by their text while serving (the bundle's text encoder,
+:meth:`Runtime.add_items`): it exists only when the app is given a token
+(``ltvrec serve --allow-items`` reads it from ``LTVREC_ITEMS_TOKEN``), answers 401
+without ``Authorization: Bearer <token>``, 422 for bad rows (empty text, an id given
+twice or already in the catalog: nothing is added), and otherwise writes the next
+catalog version into the bundle and serves it from the next request on.
 """
 
 from __future__ import annotations
 
+import hmac
 import time
 import uuid
 from collections import OrderedDict
@@ -21,13 +29,14 @@ from threading import Lock
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, Header, HTTPException
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from ltvrec import __version__
+from ltvrec.serving.bundle import ItemsError
 from ltvrec.serving.log import ServedLog
 from ltvrec.serving.runtime import Runtime
 
@@ -68,6 +77,7 @@ class RecommendResponse(BaseModel):
     pscore_cascade: list[float]
     pscore_item_position: list[float] | None
     policy_version: str
+    catalog_version: int
     unknown_items: list[ItemId]
 
 
@@ -82,6 +92,21 @@ class FeedbackRequest(BaseModel):
     request_id: str
     timestamp: float | None = None
     events: list[FeedbackEvent] = Field(min_length=1)
+
+
+class NewItem(BaseModel):
+    item_id: ItemId
+    text: str = Field(description="The item's text (title, description): all it is known by.")
+
+
+class ItemsRequest(BaseModel):
+    items: list[NewItem] = Field(min_length=1)
+
+
+class ItemsResponse(BaseModel):
+    catalog_version: int
+    n_items: int
+    added: list[ItemId]
 
 
 class BodyLimit:
@@ -136,8 +161,10 @@ def create_app(
     max_body_bytes: int = 1 << 20,
     item_position: bool = False,
     remember: int = 100_000,
+    items_token: str | None = None,
 ) -> FastAPI:
-    """The service over ``runtime``; served slates and feedback go to ``log``."""
+    """The service over ``runtime``; served slates and feedback go to ``log``.
+    ``items_token``: enables ``POST /v1/items`` for clients that send it (None: off)."""
     app = FastAPI(title="ltvrec", version=__version__, docs_url=None, redoc_url=None)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     _self_hosted_docs(app)
@@ -153,8 +180,15 @@ def create_app(
     @app.get("/v1/model")
     def model() -> dict[str, Any]:
         m = runtime.manifest
-        keys = ("ltvrec_version", "n_items", "item_dim", "state_size", "slate_size", "policy")
-        return {"policy_version": version, **{k: m[k] for k in keys}}
+        keys = ("ltvrec_version", "item_dim", "state_size", "slate_size", "policy")
+        cat = runtime.catalog
+        return {
+            "policy_version": version,
+            "catalog_version": cat.version,
+            "n_items": cat.n_items,
+            "accepts_items": items_token is not None and runtime.can_add_items,
+            **{k: m[k] for k in keys},
+        }
 
     @app.post("/v1/recommend", response_model=RecommendResponse)
     async def recommend(req: RecommendRequest) -> RecommendResponse:
@@ -164,6 +198,7 @@ def create_app(
             )
         now = time.time() if req.timestamp is None else req.timestamp
         h = req.history
+        cat = runtime.catalog  # one catalog version for the whole request
         with_sessions = req.session_id is not None and all(e.session_id is not None for e in h)
         try:
             state, unknown = runtime.state(
@@ -173,19 +208,23 @@ def create_app(
                 now,
                 sessions=[e.session_id for e in h] if with_sessions else None,
                 session=req.session_id if with_sessions else None,
+                catalog=cat,
             )
             rng = np.random.default_rng(req.seed if req.seed is not None else seeds.spawn(1)[0])
-            consumed = runtime.consumed([e.item_id for e in h]) if runtime.mask_consumed else None
-            slate = runtime.recommend(
-                state, req.k, req.mode, rng, req.exclude, req.candidates, item_position, consumed
+            consumed = (
+                runtime.consumed([e.item_id for e in h], cat) if runtime.mask_consumed else None
             )
+            slate = runtime.recommend(
+                state, req.k, req.mode, rng, req.exclude, req.candidates, item_position, consumed,
+                cat,
+            )  # fmt: skip
         except ValueError as e:
             raise HTTPException(422, str(e)) from e
         request_id = uuid.uuid4().hex
         if log is not None:
             log.served(
                 request_id, req.user_id, now, req.session_id, slate.items, slate.pscore,
-                slate.pscore_cascade, slate.pscore_item_position, version,
+                slate.pscore_cascade, slate.pscore_item_position, version, cat.version,
             )  # fmt: skip
         with lock:
             served[request_id] = (req.user_id, slate.items)
@@ -200,6 +239,7 @@ def create_app(
             pscore_cascade=slate.pscore_cascade.tolist(),
             pscore_item_position=None if ipp is None else ipp.tolist(),
             policy_version=version,
+            catalog_version=cat.version,
             unknown_items=unknown,
         )
 
@@ -230,5 +270,23 @@ def create_app(
                 events,
             )
         return {"request_id": req.request_id, "recorded": len(events)}
+
+    if items_token is not None:
+        if not items_token.strip():
+            raise ValueError("the items token is empty; set a secret one")
+
+        @app.post("/v1/items", response_model=ItemsResponse)
+        def add_items(
+            req: ItemsRequest, authorization: Annotated[str | None, Header()] = None
+        ) -> ItemsResponse:
+            given = (authorization or "").removeprefix("Bearer ").strip()
+            if not hmac.compare_digest(given.encode(), items_token.encode()):
+                raise HTTPException(401, "send Authorization: Bearer <the items token>")
+            try:
+                cat = runtime.add_items([i.model_dump() for i in req.items])
+            except ItemsError as e:
+                raise HTTPException(422, str(e)) from e
+            added = cat.item_ids[len(cat.item_ids) - len(req.items) :]
+            return ItemsResponse(catalog_version=cat.version, n_items=cat.n_items, added=added)
 
     return app

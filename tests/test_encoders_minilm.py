@@ -77,3 +77,25 @@ def test_cli_encode_writes_the_cache_then_hits_it(
     meta = json.loads((tmp_path / "enc" / "encoder.json").read_text())
     assert meta["provenance"]["dataset"] == ml100k_small.name
     assert meta["encoder"]["weights_sha256"] == DEFAULT_MODEL_SHA256
+
+
+@pytest.mark.slow
+def test_the_bundles_onnx_encoder_equals_transformers_on_all_ml100k_titles(
+    minilm: TransformerTextEncoder, ml100k: Dataset, tmp_path: Path
+) -> None:
+    # The torch-free text encoder a bundle carries (ONNX graph + the tokenizers package)
+    # against the transformers encoder, on every ml-100k title.
+    from ltvrec.encoders import EmbeddingCache, encode_cached
+    from ltvrec.encoders.items import PCAProjection
+    from ltvrec.serving.text import BundleTextEncoder, write_text_encoder
+
+    texts = ml100k.catalog.texts
+    ref = encode_cached(minilm, texts, EmbeddingCache()).embeddings
+    pca = PCAProjection.fit(ref, 32)
+    spec = write_text_encoder(tmp_path, minilm, pca)
+    assert spec["kind"] == "onnx" and spec["identity"]["weights_sha256"] == DEFAULT_MODEL_SHA256
+    enc = BundleTextEncoder(tmp_path)
+    raw = enc.raw(texts)
+    assert raw.shape == (1682, 384)
+    assert np.abs(raw - ref).max() <= 1e-5
+    np.testing.assert_allclose(enc.encode(texts[:50]), pca.transform(ref[:50]), atol=1e-5)

@@ -148,11 +148,17 @@ def test_damaged_bundles_are_refused(trained: tuple[Path, Path], tmp_path: Path)
     manifest = read_manifest(trained[1])
     assert manifest["onnx_opset"] == 17 and manifest["slate_size"] == 5
     altered = _copy(trained[1], tmp_path / "altered")
-    data = bytearray((altered / "item_embeddings.npy").read_bytes())
+    data = bytearray((altered / "text_map.npz").read_bytes())
     data[-1] ^= 1
-    (altered / "item_embeddings.npy").write_bytes(bytes(data))
-    with pytest.raises(BundleError, match=r"item_embeddings\.npy does not match the sha256"):
+    (altered / "text_map.npz").write_bytes(bytes(data))
+    with pytest.raises(BundleError, match=r"text_map\.npz does not match the sha256"):
         Runtime(altered)
+    table = _copy(trained[1], tmp_path / "table") / "catalog" / "000001" / "item_table.npy"
+    data = bytearray(table.read_bytes())
+    data[-1] ^= 1
+    table.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match=r"000001/item_table\.npy does not match the sha256"):
+        Runtime(table.parents[2])
     partial = _copy(trained[1], tmp_path / "partial")
     (partial / "policy.onnx").unlink()
     with pytest.raises(BundleError, match=r"incomplete: policy\.onnx missing"):
@@ -161,7 +167,7 @@ def test_damaged_bundles_are_refused(trained: tuple[Path, Path], tmp_path: Path)
     m = json.loads((newer / "manifest.json").read_text())
     m["format_version"] = 99
     (newer / "manifest.json").write_text(json.dumps(m))
-    with pytest.raises(BundleError, match="format_version 99, this ltvrec reads 1"):
+    with pytest.raises(BundleError, match="format_version 99, this ltvrec reads 2"):
         Runtime(newer)
     with pytest.raises(BundleError, match="not a bundle"):
         Runtime(tmp_path)
