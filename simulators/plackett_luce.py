@@ -90,7 +90,8 @@ def item_position_marginals(scores: np.ndarray, k: int, grid: int = 400) -> np.n
     """``P(item i at position p)`` for one score vector: ``[N, k]`` (float64).
 
     Args:
-        scores: ``[N]`` scores of one Plackett-Luce distribution.
+        scores: ``[N]`` scores of one Plackett-Luce distribution (``-inf``: never drawn,
+            probability 0 at every position).
         k: slate size (positions 0..k-1).
         grid: points of the log-spaced quadrature grid.
 
@@ -98,6 +99,13 @@ def item_position_marginals(scores: np.ndarray, k: int, grid: int = 400) -> np.n
     (e.g. a logging policy whose scores do not depend on the user), computed once.
     """
     s = np.asarray(scores, dtype=np.float64)
+    if s.ndim == 1 and not np.isfinite(s).all():
+        drawn = np.flatnonzero(np.isfinite(s))
+        out = np.zeros((len(s), k))
+        if not 1 <= k <= len(drawn):
+            raise ValueError(f"expected 1 <= k <= {len(drawn)} (items with finite scores), got {k}")
+        out[drawn] = item_position_marginals(s[drawn], k, grid)
+        return out
     if s.ndim != 1 or not 1 <= k <= len(s):
         raise ValueError(f"expected scores [N] and 1 <= k <= N, got {s.shape}, k={k}")
     n = len(s)

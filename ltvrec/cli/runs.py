@@ -85,6 +85,52 @@ def experiment_known_world(
     say(f"ppo-fitted vs greedy-model: {c['mean']:+.2f} per user, {c['verdict']}; wrote: {out}")
 
 
+@experiment_app.command("cold-start")
+def experiment_cold_start(
+    out: Annotated[Path, typer.Option(help="Folder for report.md and report.json.")] = Path(
+        "runs/cold-start"
+    ),
+    seeds: Annotated[int, typer.Option(help="Seeds (world, held-out items, logs, fit, PPO).")] = 5,
+    steps_: Annotated[int | None, typer.Option("--steps", help="PPO steps per seed.")] = None,
+    log_users: Annotated[int, typer.Option(help="Logged users per seed.")] = 3000,
+    eval_users: Annotated[int, typer.Option(help="True-world users per policy and seed.")] = 2000,
+    holdout: Annotated[
+        float, typer.Option(help="Share of the items held out of logs, fit and training.")
+    ] = 0.2,
+    model: Annotated[
+        str, typer.Option(help="Text encoder: minilm, hashing, or a folder.")
+    ] = "minilm",
+    world_config: WorldOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """New items by their title alone: hold items out of logs, fit and PPO training, add
+    them by title afterwards, evaluate in the true world with and without them.
+
+    Training uses ``id_dropout`` = ``--holdout`` unless ``--set id_dropout=...`` says
+    otherwise."""
+    from ltvrec.agents.train_ppo import TrainConfig
+    from ltvrec.coldstart import run_cold_start
+    from ltvrec.config import load_config
+    from ltvrec.errors import InputError
+    from ltvrec.simulators.known_world import KnownWorldConfig
+
+    if seeds < 1:
+        raise InputError(f"--seeds must be >= 1, got {seeds}")
+    if not 0.0 < holdout < 1.0:
+        raise InputError(f"--holdout must be in (0, 1), got {holdout}")
+    world_sets, train_sets = split_sets(set_)
+    flags = [f"id_dropout={holdout}", *([f"steps={steps_}"] if steps_ is not None else [])]
+    cfg = load_config(TrainConfig, config, [*flags, *train_sets])
+    wcfg = load_config(KnownWorldConfig, world_config, world_sets)
+    with steps():
+        report = run_cold_start(seeds, out, cfg, wcfg, log_users, eval_users, model, holdout)
+    say((out / "report.md").read_text())
+    c = report["comparisons"].get("ppo + new vs ppo")
+    if c is not None:
+        say(f"ppo + new vs ppo: {c['mean']:+.2f} per user, {c['verdict']}; wrote: {out}")
+
+
 def sweep(
     spec: Annotated[Path, typer.Argument(help="Sweep YAML (grid / random search, seeds).")],
     out: Annotated[Path | None, typer.Option(help="Folder (default: runs/sweeps/NAME).")] = None,
