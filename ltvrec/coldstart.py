@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass, replace
+from dataclasses import replace as dc_replace
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ from ltvrec.simulators import (
     fit_simulator,
     simulate_log,
 )
-from ltvrec.simulators.base import SimState, UserSimulator
+from ltvrec.simulators.base import RNG, SimState, StepResult, UserSimulator
 from ltvrec.simulators.policies import ScoredPolicy, SimPolicy
 from ltvrec.simulators.rollout import run_users
 
@@ -107,6 +108,42 @@ class SignalGreedy(ScoredPolicy):
             x = th.as_tensor(obs[:, : self.policy.state_dim], dtype=th.float32)
             feats = self.policy.signals(x, self.table[:, d + 1 :])
         return feats[..., 0].double().numpy()
+
+
+@dataclass
+class SubCatalog:
+    """The true world with only the items ``ids`` on offer (indices ``0..len(ids)-1``): a
+    policy trained here never sees the others, though users live in the full world. Needs
+    a world that allows repeats (its states carry no consumed-item mask)."""
+
+    world: KnownWorld
+    ids: np.ndarray
+
+    def __post_init__(self) -> None:
+        if not self.world.allow_repeats:
+            raise ValueError("SubCatalog needs a world that allows repeats")
+        self.n_items = len(self.ids)
+        self.slate_size = self.world.slate_size
+        self.horizon_days = self.world.horizon_days
+        self.item_embeddings = self.world.item_embeddings[self.ids]
+        self.state_encoder = self.world.state_encoder
+        self.allow_repeats = True
+        self._inverse = np.full(self.world.n_items, -1)
+        self._inverse[self.ids] = np.arange(len(self.ids))
+
+    def reset(self, n: int, rng: RNG) -> SimState:
+        return self.world.reset(n, rng)
+
+    def step(self, state: SimState, slates: np.ndarray, rng: RNG) -> tuple[SimState, StepResult]:
+        state, r = self.world.step(state, self.ids[slates], rng)
+        item = np.where(r.clicked_item >= 0, self._inverse[np.maximum(r.clicked_item, 0)], -1)
+        return state, dc_replace(r, clicked_item=item)
+
+    def choice_logits(self, state: SimState, slates: np.ndarray) -> np.ndarray:
+        return self.world.choice_logits(state, self.ids[slates])
+
+    def item_click_logits(self, state: SimState) -> np.ndarray:
+        return self.world.item_click_logits(state)[:, self.ids]
 
 
 def _encoder_raw(titles: list[str], model: str, seed: int) -> np.ndarray:
@@ -175,9 +212,16 @@ def run_cold_start(
     eval_users: int = 2000,
     model: str = "minilm",
     holdout: float = HOLDOUT,
+    train_true: bool = True,
 ) -> dict[str, Any]:
     """Run the experiment for seeds 0..seeds-1; write ``report.md`` and ``report.json``
-    into ``out``; return the report."""
+    into ``out``; return the report.
+
+    Args:
+        train_true: also train PPO in the TRUE world restricted to the old items
+            (``ppo-true``, not buildable from logs): whether new items' scores follow
+            their quality when the learner is taught by the truth rather than the
+            fitted simulator."""
     from ltvrec.encoders import PCAProjection
 
     if not 0.0 < holdout < 1.0:
@@ -224,6 +268,21 @@ def run_cold_start(
             "ppo": OnCatalog(trained, old, n, name="ppo"),
             "ppo + new": OnCatalog(grown, both, n, name="ppo + new"),
         }
+        if train_true:
+            logger.info(f"seed {seed}: PPO in the true world, old items only ({cfg.steps:,} steps)")
+            true_model, _ = train(
+                SubCatalog(world, old),
+                cfg,
+                out / f"seed{seed}" / "ppo-true",
+                model_from_logs=fitted,
+            )
+            true_net = true_model.policy
+            assert isinstance(true_net, SlateActorCriticPolicy)
+            on_truth = PPOPolicy(true_net, name="ppo-true")
+            policies["ppo-true"] = OnCatalog(on_truth, old, n, name="ppo-true")
+            policies["ppo-true + new"] = OnCatalog(
+                on_truth.with_items(emb[new], name="ppo-true + new"), both, n, name="ppo-true + new"
+            )
         if net.signals is not None:
             policies["greedy-model"] = OnCatalog(
                 SignalGreedy(net, net.item_table().detach()), old, n, name="greedy-model"
@@ -306,7 +365,7 @@ def _summarise(
             }
         )
     comparisons = {}
-    for base in ("ppo", "greedy-model"):
+    for base in ("ppo", "ppo-true", "greedy-model"):
         if f"{base} + new" in names:
             comparisons[f"{base} + new vs {base}"] = paired_comparison(
                 [s["policies"][f"{base} + new"]["value"] for s in per_seed],
@@ -360,6 +419,8 @@ def _write(report: dict[str, Any], out: Path) -> None:
     ]
     for r in report["table"]:
         note = f" ({ORACLE})" if r["policy"].endswith("oracle") else ""
+        if r["policy"].startswith("ppo-true"):
+            note = " (trained in the TRUE world: not buildable from logs)"
         lo, hi = r["seed_ci"]
         plo, phi = r["pooled_ci"]
         rows.append(

@@ -21,7 +21,7 @@ from ltvrec.agents.policies import PPOPolicy, load_policy
 from ltvrec.agents.policy import SlateActorCriticPolicy
 from ltvrec.agents.prior import signal_arrays
 from ltvrec.agents.train_ppo import TrainConfig, obs_statistics, train
-from ltvrec.coldstart import OnCatalog, SignalGreedy, run_cold_start
+from ltvrec.coldstart import OnCatalog, SignalGreedy, SubCatalog, run_cold_start
 from ltvrec.encoders.items import PCAProjection
 from ltvrec.encoders.text import HashingTextEncoder
 from ltvrec.serving.bundle import ItemsError, catalog_versions, export_bundle
@@ -210,6 +210,25 @@ def test_on_catalog_never_shows_an_item_it_does_not_know() -> None:
     assert np.isneginf(np.delete(s, ids, axis=1)).all() and np.isfinite(s[:, ids]).all()
 
 
+def test_a_sub_catalog_offers_only_its_items_in_their_own_indices(world: KnownWorld) -> None:
+    ids = np.array([3, 7, 11, 20, 31, 39])
+    sub = SubCatalog(world, ids)
+    rng = np.random.default_rng(0)
+    state = sub.reset(200, rng)
+    slates = np.tile(np.arange(3), (200, 1))
+    clicks = []
+    for _ in range(5):
+        state, r = sub.step(state, slates[: state.n], rng)
+        clicks.append(r.clicked_item[r.clicked_item >= 0])
+        state = state.take(~r.done)
+    clicked = np.concatenate(clicks)
+    assert len(clicked) and set(clicked.tolist()) <= {0, 1, 2}  # sub indices, not world ids
+    np.testing.assert_array_equal(
+        sub.item_click_logits(state), world.item_click_logits(state)[:, ids]
+    )
+    assert np.array_equal(sub.item_embeddings, world.item_embeddings[ids])
+
+
 # ------------------------------------------------------------------ the bundle
 def _bundle(
     fitted: FittedSimulator, world: KnownWorld, root: Path, shortlist: int
@@ -384,9 +403,14 @@ def test_the_cold_start_experiment_reports_new_items_per_policy(tmp_path: Path) 
     assert report["n_new_per_seed"] == [12, 12]
     for name in ("ppo", "greedy-model", "popularity-log", "logging"):
         assert rows[name]["new_click_share"] == 0.0  # they cannot show a new item
-    for name in ("ppo + new", "greedy-model + new", "quality-aware-oracle"):
+    for name in ("ppo + new", "ppo-true + new", "greedy-model + new", "quality-aware-oracle"):
         assert rows[name]["new_click_share"] > 0.0
-    for key in ("ppo + new vs ppo", "greedy-model + new vs greedy-model"):
+    assert rows["ppo-true"]["new_click_share"] == 0.0
+    for key in (
+        "ppo + new vs ppo",
+        "ppo-true + new vs ppo-true",
+        "greedy-model + new vs greedy-model",
+    ):
         c = report["comparisons"][key]
         assert len(c["differences"]) == 2 and np.isfinite(c["mean"])
     rho = report["spearman"]["ppo + new"]["spearman_quality"]

@@ -100,6 +100,10 @@ def experiment_cold_start(
     model: Annotated[
         str, typer.Option(help="Text encoder: minilm, hashing, or a folder.")
     ] = "minilm",
+    train_true: Annotated[
+        bool,
+        typer.Option(help="Also train PPO in the true world (old items only) as a reference."),
+    ] = True,
     world_config: WorldOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
@@ -124,7 +128,9 @@ def experiment_cold_start(
     cfg = load_config(TrainConfig, config, [*flags, *train_sets])
     wcfg = load_config(KnownWorldConfig, world_config, world_sets)
     with steps():
-        report = run_cold_start(seeds, out, cfg, wcfg, log_users, eval_users, model, holdout)
+        report = run_cold_start(
+            seeds, out, cfg, wcfg, log_users, eval_users, model, holdout, train_true
+        )
     say((out / "report.md").read_text())
     c = report["comparisons"].get("ppo + new vs ppo")
     if c is not None:
