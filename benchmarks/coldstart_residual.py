@@ -53,6 +53,7 @@ def main() -> None:
             if not folder.is_dir():
                 continue
             policy, _ = load_policy(folder)
+            assert policy.signals is not None, "a cold-start policy starts from the signals"
             with th.no_grad():
                 rows = th.as_tensor(policy.text_map().rows(emb[new]))
                 prepared = policy.prepare_items(th.cat([policy.item_table(), rows]))
