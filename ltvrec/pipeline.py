@@ -40,6 +40,7 @@ from ltvrec.offline import replay
 from ltvrec.ope_report import run_ope
 from ltvrec.ope_report import write_report as write_ope_report
 from ltvrec.simulators import FitConfig, FittedSimulator, PlackettLucePolicy, fit_simulator
+from ltvrec.simulators.ensemble import ensemble_values, fit_ensemble, spread_warnings
 from ltvrec.simulators.fidelity import fidelity_report, write_report
 from ltvrec.simulators.logs import simulate_log
 from ltvrec.simulators.policies import SimPolicy
@@ -60,6 +61,7 @@ def run_pipeline(
     ope_users: int = 300,
     ope_truth_users: int = 1000,
     fidelity_users: int = 2000,
+    ensemble: int = 0,
 ) -> dict[str, Any]:
     """Run every stage on ``dataset``; see the module docstring. Returns the report.
 
@@ -70,6 +72,9 @@ def run_pipeline(
         ope_users: users in the OPE section's simulated log (0: no OPE section).
         ope_truth_users: users for each OPE target's on-policy value in the simulator.
         fidelity_users: simulated users behind the fidelity report's distributions.
+        ensemble: fit this many more simulators on bootstrap resamples of the users
+            (:mod:`ltvrec.simulators.ensemble`) and report how far they disagree on each
+            policy's value (0: no ensemble section).
     """
     out = Path(out)
     tcfg = train_config or TrainConfig(steps=200_000, eval_every=50_000, checkpoint_every=0)
@@ -130,6 +135,12 @@ def run_pipeline(
         f"ppo vs {b}": paired_comparison(per_seed["ppo"], per_seed[b])
         for b in (*BASELINES, "ppo (start, step 0)")
     }
+    spread = None
+    if ensemble:
+        logger.info(f"fitting an ensemble of {ensemble} simulators on resampled users")
+        members = fit_ensemble(ds.log, ds.catalog, encoding.embeddings, fcfg, k=ensemble)
+        first = {name: (p[0] if isinstance(p, list) else p) for name, p in policies.items()}
+        spread = ensemble_values(members, first, eval_users, seed=100)
     ope = (
         _offline_evaluation(sim, ds.catalog, models[0], out / "ope", ope_users, ope_truth_users)
         if ope_users > 0
@@ -156,6 +167,7 @@ def run_pipeline(
         "best_baseline": best,
         "ppo_vs_best_baseline": float(np.mean(per_seed["ppo"]) / np.mean(per_seed[best]) - 1.0),
         "comparisons": comparisons,
+        "ensemble": spread,
         "ope": ope,
     }
     _write(report, out)
@@ -281,6 +293,7 @@ def _write(report: dict[str, Any], out: Path) -> None:
         "",
         "![learning curve](learning_curve.png)",
         "",
+        *_ensemble_lines(report.get("ensemble")),
         "## Fidelity (fitted on the first 80% of time, compared on the rest)",
         "",
         f"- choice, held-out log-likelihood: model {model_ll:.3f} vs popularity {pop_ll:.3f}",
@@ -298,6 +311,28 @@ def _write(report: dict[str, Any], out: Path) -> None:
     ]
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text("\n".join(lines))
+
+
+def _ensemble_lines(spread: dict[str, Any] | None) -> list[str]:
+    if not spread:
+        return []
+    k = len(next(iter(spread.values()))["values"])
+    lines = [
+        f"## How sure the logs make us: {k} simulators fitted on resampled users",
+        "",
+        "Each policy (seed 0) in every member of the ensemble, the same users; a wide "
+        "spread means the logs do not pin the policy's value down.",
+        "",
+        "| policy | members' mean | std | min | max | relative spread |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, v in spread.items():
+        lines.append(
+            f"| {name} | {v['mean']:.1f} | {v['std']:.1f} | {min(v['values']):.1f} | "
+            f"{max(v['values']):.1f} | {v['relative_spread']:.0%} |"
+        )
+    lines += ["", *[f"- **warning**: {w}" for w in spread_warnings(spread)], ""]
+    return lines
 
 
 def _ope_lines(ope: dict[str, Any] | None) -> list[str]:

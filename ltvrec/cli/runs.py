@@ -22,6 +22,13 @@ def pipeline(
     seeds: Annotated[
         int, typer.Option(help="PPO seeds, each with its own evaluation users (>= 5 for claims).")
     ] = 1,
+    ensemble: Annotated[
+        int,
+        typer.Option(
+            help="Also fit K simulators on resampled users and report their disagreement "
+            "on each policy's value (0: none; each member costs one more fit)."
+        ),
+    ] = 0,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
@@ -33,10 +40,12 @@ def pipeline(
 
     if seeds < 1:
         raise InputError(f"--seeds must be >= 1, got {seeds}")
+    if ensemble == 1 or ensemble < 0:
+        raise InputError(f"--ensemble must be 0 (none) or >= 2 members, got {ensemble}")
     defaults = [f"steps={steps_}", f"eval_every={max(steps_ // 3, 1)}", "eval_users=200"]
     tcfg = load_config(TrainConfig, config, [*defaults, "checkpoint_every=0", *(set_ or [])])
     with steps():
-        run_pipeline(dataset, out, tcfg, eval_users=users, seeds=seeds)
+        run_pipeline(dataset, out, tcfg, eval_users=users, seeds=seeds, ensemble=ensemble)
     say((out / "report.md").read_text())
     say(f"wrote: {out}")
 

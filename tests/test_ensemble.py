@@ -1,0 +1,82 @@
+"""The simulator ensemble: bootstrap resamples of users, members that differ, a spread
+that shrinks as the logs grow, and the report's warning when it is wide."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ltvrec.pipeline import _ensemble_lines
+from ltvrec.simulators import (
+    FitConfig,
+    KnownWorld,
+    KnownWorldConfig,
+    PlackettLucePolicy,
+    RandomPolicy,
+    known_world_catalog,
+    simulate_log,
+)
+from ltvrec.simulators.ensemble import (
+    bootstrap_users,
+    ensemble_values,
+    fit_ensemble,
+    spread_warnings,
+)
+
+WORLD = KnownWorldConfig(n_items=60, slate_size=3, horizon_days=20.0)
+
+
+@pytest.fixture(scope="module")
+def world() -> KnownWorld:
+    return KnownWorld(WORLD)
+
+
+def _logging(world: KnownWorld) -> PlackettLucePolicy:
+    return PlackettLucePolicy(world.logging_scores(), world.slate_size)
+
+
+def test_a_bootstrap_resample_keeps_whole_users_and_their_number(world: KnownWorld) -> None:
+    log = simulate_log(world, _logging(world), 40, 0)
+    sample = bootstrap_users(log, np.random.default_rng(0))
+    f, g = log.frame, sample.frame
+    assert g["user_id"].nunique() == f["user_id"].nunique() == 40
+    assert g["request_id"].nunique() * world.slate_size == len(g)  # requests stay distinct
+    # Each resampled user is an original user's rows, whole, under a new id.
+    originals = g["user_id"].str.rsplit("~", n=1).str[0]
+    assert originals.nunique() < 40  # with replacement: some drawn twice, some never
+    for uid, rows in g.groupby("user_id"):
+        src = f[f["user_id"].astype(str) == uid.rsplit("~", 1)[0]]
+        np.testing.assert_array_equal(rows["item_id"].to_numpy(), src["item_id"].to_numpy())
+        np.testing.assert_array_equal(rows["click"].to_numpy(), src["click"].to_numpy())
+
+
+@pytest.mark.slow
+def test_members_differ_and_their_spread_shrinks_as_the_logs_grow(world: KnownWorld) -> None:
+    catalog = known_world_catalog(world.items.titles, world.items.price)
+    policies = {"logging": _logging(world), "random": RandomPolicy()}
+    std = {}
+    for users in (100, 1200):
+        log = simulate_log(world, _logging(world), users, 0)
+        members = fit_ensemble(
+            log, catalog, world.item_embeddings, FitConfig(horizon_days=20.0), k=4, seed=1
+        )
+        assert not np.allclose(members[0].choice.item_bias, members[1].choice.item_bias)
+        values = ensemble_values(members, policies, 300, seed=7)
+        std[users] = {name: v["std"] for name, v in values.items()}
+    for name in policies:
+        assert std[1200][name] < std[100][name], std
+
+
+def test_a_wide_spread_is_warned_and_shown() -> None:
+    spread = {
+        "ppo": {"values": [80.0, 120.0], "mean": 100.0, "std": 28.3,
+                "relative_spread": 0.4, "wide": True},
+        "random": {"values": [40.0, 41.0], "mean": 40.5, "std": 0.7,
+                   "relative_spread": 0.025, "wide": False},
+    }  # fmt: skip
+    warnings = spread_warnings(spread)
+    assert len(warnings) == 1 and warnings[0].startswith("ppo: ") and "40%" in warnings[0]
+    text = "\n".join(_ensemble_lines(spread))
+    assert "2 simulators fitted on resampled users" in text
+    assert "| ppo | 100.0 | 28.3 | 80.0 | 120.0 | 40% |" in text
+    assert "**warning**: ppo:" in text and "**warning**: random" not in text
