@@ -89,13 +89,20 @@ def user_split(log: Any, split: int, test_share: float) -> tuple[Any, Any]:
     )
 
 
-def paired_line(label: str, a: list[float], b: list[float]) -> str:
-    """``label: mean [95% t-interval] over splits: verdict (per split ...)``, 4 decimals."""
+def paired_line(label: str, a: list[float], b: list[float], higher_is_better: bool = True) -> str:
+    """``label: mean [95% t-interval] over splits: verdict (per split ...)``, 4 decimals.
+    The verdict reads "higher" / "lower" (established either way) or "not established":
+    for a quantity where lower is better (an ECE), say so with ``higher_is_better=False``
+    and "higher" is reported as "worse"."""
     from ltvrec.agents.evaluation import paired_comparison
 
     c = paired_comparison(a, b)
     diffs = ", ".join(f"{d:+.4f}" for d in c["differences"])
+    verdict = {"wins": "higher", "loses": "lower"}.get(c["verdict"], c["verdict"])
+    if verdict != "not established":
+        better = (verdict == "higher") == higher_is_better
+        verdict += " (better)" if better else " (worse)"
     return (
         f"{label}: {c['mean']:+.4f} [{c['ci'][0]:+.4f}, {c['ci'][1]:+.4f}] over "
-        f"{c['seeds']} splits: {c['verdict']} (per split {diffs}); baseline {np.mean(b):.4f}"
+        f"{c['seeds']} splits: {verdict} (per split {diffs}); baseline {np.mean(b):.4f}"
     )

@@ -51,7 +51,11 @@ def main() -> None:
     if args.splits:
         label = "leave log-likelihood per request, mlp - logistic"
         print(paired_line(label, ll["mlp"], ll["logistic"]))
-        print(paired_line("leave ECE, mlp - logistic", ece["mlp"], ece["logistic"]))
+        print(
+            paired_line(
+                "leave ECE, mlp - logistic", ece["mlp"], ece["logistic"], higher_is_better=False
+            )
+        )
     for name, cfg in arms.items():
         report, _ = fidelity_report(log, catalog, emb, cfg)
         print(
