@@ -82,10 +82,14 @@ def main() -> None:
     for name, rs in rows.items():
         errors += [abs(r["error"]) for r in rs]
         spreads += [r["spread"] for r in rs]
-        true, err = np.mean([r["true"] for r in rs]), np.mean([r["error"] for r in rs])
-        spread = np.mean([r["spread"] for r in rs])
+        mean_true = float(np.mean([r["true"] for r in rs]))
+        mean_err = float(np.mean([r["error"] for r in rs]))
+        mean_spread = float(np.mean([r["spread"] for r in rs]))
         covers = int(sum(r["covers"] for r in rs))
-        print(f"| {name} | {true:.2f} | {err:+.1%} | {spread:.1%} | {covers}/{len(rs)} |")
+        print(
+            f"| {name} | {mean_true:.2f} | {mean_err:+.1%} | {mean_spread:.1%} | "
+            f"{covers}/{len(rs)} |"
+        )
     rho = stats.spearmanr(errors, spreads).statistic
     print(f"\nSpearman(|relative error|, relative spread) over policies x seeds: {rho:.2f}")
 

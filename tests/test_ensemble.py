@@ -22,6 +22,7 @@ from ltvrec.simulators.ensemble import (
     fit_ensemble,
     spread_warnings,
 )
+from ltvrec.simulators.policies import SimPolicy
 
 WORLD = KnownWorldConfig(n_items=60, slate_size=3, horizon_days=20.0)
 
@@ -45,7 +46,7 @@ def test_a_bootstrap_resample_keeps_whole_users_and_their_number(world: KnownWor
     originals = g["user_id"].str.rsplit("~", n=1).str[0]
     assert originals.nunique() < 40  # with replacement: some drawn twice, some never
     for uid, rows in g.groupby("user_id"):
-        src = f[f["user_id"].astype(str) == uid.rsplit("~", 1)[0]]
+        src = f[f["user_id"].astype(str) == str(uid).rsplit("~", 1)[0]]
         np.testing.assert_array_equal(rows["item_id"].to_numpy(), src["item_id"].to_numpy())
         np.testing.assert_array_equal(rows["click"].to_numpy(), src["click"].to_numpy())
 
@@ -53,7 +54,7 @@ def test_a_bootstrap_resample_keeps_whole_users_and_their_number(world: KnownWor
 @pytest.mark.slow
 def test_members_differ_and_their_spread_shrinks_as_the_logs_grow(world: KnownWorld) -> None:
     catalog = known_world_catalog(world.items.titles, world.items.price)
-    policies = {"logging": _logging(world), "random": RandomPolicy()}
+    policies: dict[str, SimPolicy] = {"logging": _logging(world), "random": RandomPolicy()}
     std = {}
     for users in (100, 1200):
         log = simulate_log(world, _logging(world), users, 0)
