@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ltvrec.interactions.schema import InteractionLog, ItemCatalog
+from ltvrec.simulators.base import RNG, SimState, StepResult
 from ltvrec.simulators.fit_config import FitConfig
 from ltvrec.simulators.fitted import FittedSimulator, fit_simulator
 from ltvrec.simulators.policies import SimPolicy
@@ -110,6 +111,65 @@ def ensemble_values(
     return out
 
 
+def expected_slate_reward(
+    model: FittedSimulator, state: SimState, slates: np.ndarray
+) -> np.ndarray:
+    """``[B]`` a fitted simulator's expected immediate reward of showing ``slates`` in
+    ``state``: its choice probabilities (consumed items excluded where it forbids
+    repeats) times its mean reward of each shown item."""
+    logits = model.choice_logits(state, slates)
+    if state.consumed is not None:
+        rows = np.arange(state.n)[:, None]
+        logits[:, 1:] = np.where(state.consumed[rows, slates], -np.inf, logits[:, 1:])
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    r = model.reward_params
+    x = model._x(state)
+    d = x.shape[1]
+    mean = (x @ r.coef[:d])[:, None] + model.item_embeddings[slates] @ r.coef[d:] + r.intercept
+    mean = np.clip(mean, r.low, r.high)
+    return (p[:, 1:] * mean).sum(axis=1)
+
+
+class PessimisticSimulator:
+    """``sim`` whose reward is lowered by ``penalty`` times the ensemble members'
+    disagreement on the request's expected reward (their standard deviation): the
+    MOPO idea (Yu et al. 2020) with the immediate reward as the disagreement measured
+    (the members' next-state disagreement is not included). Everything else — states,
+    choices, sessions — is ``sim``'s own; train on it, evaluate elsewhere."""
+
+    def __init__(self, sim: FittedSimulator, members: list[FittedSimulator], penalty: float):
+        if penalty < 0:
+            raise ValueError(f"penalty must be >= 0, got {penalty}")
+        if len(members) < 2:
+            raise ValueError("the disagreement needs at least 2 members")
+        self.sim, self.members, self.penalty = sim, members, float(penalty)
+        self.n_items = sim.n_items
+        self.slate_size = sim.slate_size
+        self.horizon_days = sim.horizon_days
+        self.item_embeddings = sim.item_embeddings
+        self.state_encoder = sim.state_encoder
+        self.allow_repeats = sim.allow_repeats
+        self.last_disagreement = float("nan")
+        """Mean disagreement over the users of the last step (diagnostics)."""
+
+    def reset(self, n: int, rng: RNG) -> SimState:
+        return self.sim.reset(n, rng)
+
+    def step(self, state: SimState, slates: np.ndarray, rng: RNG) -> tuple[SimState, StepResult]:
+        expected = np.stack([expected_slate_reward(m, state, slates) for m in self.members])
+        disagreement = expected.std(axis=0)
+        self.last_disagreement = float(disagreement.mean())
+        after, result = self.sim.step(state, slates, rng)
+        return after, replace(result, reward=result.reward - self.penalty * disagreement)
+
+    def choice_logits(self, state: SimState, slates: np.ndarray) -> np.ndarray:
+        return self.sim.choice_logits(state, slates)
+
+    def item_click_logits(self, state: SimState) -> np.ndarray:
+        return self.sim.item_click_logits(state)
+
+
 def spread_warnings(values: dict[str, dict[str, Any]]) -> list[str]:
     """One warning per policy whose ensemble spread is wide."""
     return [
@@ -124,8 +184,10 @@ def spread_warnings(values: dict[str, dict[str, Any]]) -> list[str]:
 
 __all__ = [
     "MAX_RELATIVE_SPREAD",
+    "PessimisticSimulator",
     "bootstrap_users",
     "ensemble_values",
+    "expected_slate_reward",
     "fit_ensemble",
     "spread_warnings",
 ]

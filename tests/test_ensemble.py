@@ -9,6 +9,7 @@ import pytest
 from ltvrec.pipeline import _ensemble_lines
 from ltvrec.simulators import (
     FitConfig,
+    FittedSimulator,
     KnownWorld,
     KnownWorldConfig,
     PlackettLucePolicy,
@@ -17,8 +18,10 @@ from ltvrec.simulators import (
     simulate_log,
 )
 from ltvrec.simulators.ensemble import (
+    PessimisticSimulator,
     bootstrap_users,
     ensemble_values,
+    expected_slate_reward,
     fit_ensemble,
     spread_warnings,
 )
@@ -81,3 +84,43 @@ def test_a_wide_spread_is_warned_and_shown() -> None:
     assert "2 simulators fitted on resampled users" in text
     assert "| ppo | 100.0 | 28.3 | 80.0 | 120.0 | 40% |" in text
     assert "**warning**: ppo:" in text and "**warning**: random" not in text
+
+
+@pytest.fixture(scope="module")
+def small_ensemble(world: KnownWorld) -> list[FittedSimulator]:
+    log = simulate_log(world, _logging(world), 200, 0)
+    catalog = known_world_catalog(world.items.titles, world.items.price)
+    cfg = FitConfig(horizon_days=20.0, epochs=3)
+    return fit_ensemble(log, catalog, world.item_embeddings, cfg, k=3, seed=2)
+
+
+def test_the_expected_slate_reward_is_the_mean_of_simulated_rewards(
+    small_ensemble: list[FittedSimulator],
+) -> None:
+    sim = small_ensemble[0]
+    rng = np.random.default_rng(0)
+    state = sim.reset(1, rng)
+    slate = np.array([[4, 9, 17]])
+    expected = expected_slate_reward(sim, state, slate)[0]
+    many = state.take(np.zeros(20_000, dtype=int))
+    _, r = sim.step(many, np.repeat(slate, 20_000, axis=0), rng)
+    se = r.reward.std() / np.sqrt(len(r.reward))
+    assert abs(r.reward.mean() - expected) < 4 * se, (r.reward.mean(), expected)
+
+
+def test_the_pessimistic_simulator_lowers_rewards_by_the_members_disagreement(
+    small_ensemble: list[FittedSimulator],
+) -> None:
+    sim, members = small_ensemble[0], small_ensemble[1:]
+    state = sim.reset(64, np.random.default_rng(1))
+    slates = np.tile(np.arange(3), (64, 1))
+    _, plain = sim.step(state, slates, np.random.default_rng(5))
+    for penalty in (0.0, 2.0):
+        pess = PessimisticSimulator(sim, members, penalty)
+        _, r = pess.step(state, slates, np.random.default_rng(5))
+        spread = np.stack([expected_slate_reward(m, state, slates) for m in members]).std(0)
+        assert spread.mean() > 0  # members differ
+        np.testing.assert_allclose(r.reward, plain.reward - penalty * spread)
+        np.testing.assert_array_equal(r.clicked_item, plain.clicked_item)
+    with pytest.raises(ValueError, match="penalty"):
+        PessimisticSimulator(sim, members, -1.0)
