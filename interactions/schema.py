@@ -17,6 +17,7 @@ column                     required  meaning
 ``pscore_item_position``   no        probability that this item is at this position
 ``pscore_cascade``         no        probability of the slate's prefix up to this position
 ``policy``                 no        name of the policy that served the slate
+``catalog_version``        no        the served bundle's catalog version (integer >= 1)
 =========================  ========  ====================================================
 
 Logs of consumption only (no impressions, e.g. MovieLens ratings) are one-item requests
@@ -46,7 +47,7 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "reward",
 )
 PSCORE_COLUMNS: tuple[str, ...] = ("pscore", "pscore_item_position", "pscore_cascade")
-OPTIONAL_COLUMNS: tuple[str, ...] = ("session_id", *PSCORE_COLUMNS, "policy")
+OPTIONAL_COLUMNS: tuple[str, ...] = ("session_id", *PSCORE_COLUMNS, "policy", "catalog_version")
 
 DEFAULT_SESSION_GAP = pd.Timedelta(minutes=30)
 
@@ -264,6 +265,10 @@ class InteractionLog:
             out["session_id"] = _check_id_column(out, "session_id")
         if "policy" in out.columns:
             out["policy"] = out["policy"].astype(str)
+        if "catalog_version" in out.columns:
+            out["catalog_version"] = _check_integer(
+                out["catalog_version"], "catalog_version", low=1
+            )
 
         dup = out.duplicated(subset=["request_id", "position"]).to_numpy()
         if dup.any():

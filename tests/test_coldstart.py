@@ -25,7 +25,7 @@ from ltvrec.coldstart import OnCatalog, SignalGreedy, SubCatalog, run_cold_start
 from ltvrec.encoders.items import PCAProjection
 from ltvrec.encoders.text import HashingTextEncoder
 from ltvrec.serving.bundle import ItemsError, catalog_versions, export_bundle
-from ltvrec.serving.log import ServedLog
+from ltvrec.serving.log import ServedLog, bundle_catalog, read_served_log
 from ltvrec.serving.runtime import Runtime
 from ltvrec.serving.service import create_app
 from ltvrec.simulators import (
@@ -390,6 +390,9 @@ def test_the_service_takes_new_items_only_with_its_token(
     assert sorted(rec.json()["items"]) == ["new-1", "new-2"] and rec.json()["catalog_version"] == 2
     rows = pd.concat(pd.read_csv(f) for f in sorted((tmp_path / "log").glob("served-*.csv")))
     assert (rows.loc[rows["event"] == "served", "catalog_version"] == 2).all()
+    # The joined log keeps it, validated, for OPE and refits.
+    log = read_served_log(tmp_path / "log", bundle_catalog(rt.item_ids, rt.texts))
+    assert log.frame["catalog_version"].tolist() == [2, 2]
 
 
 @pytest.mark.slow
