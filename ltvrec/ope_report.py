@@ -78,6 +78,17 @@ def warnings_for(result: PolicyResult, n_users: int, has_pscore: bool) -> list[s
                 "FQE and the DR model term are unreliable."
             )
     e = result.estimates
+    unstable = [
+        name
+        for name, est in e.items()
+        if est.method.startswith("bootstrap") and not est.ci[0] <= est.value <= est.ci[1]
+    ]
+    if unstable:
+        out.append(
+            f"Unstable fit: the point estimate of {', '.join(unstable)} lies outside its own "
+            "bootstrap interval (the full-data fit and the resampled ones disagree, e.g. a "
+            "near-singular FQE system); read neither the value nor the interval."
+        )
     if "fqe" in e and "weighted-dr" in e:
         a, b = e["fqe"].ci, e["weighted-dr"].ci
         if a[1] < b[0] or b[1] < a[0]:

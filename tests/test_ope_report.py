@@ -102,3 +102,23 @@ def test_warnings_name_each_problem() -> None:
     ):
         assert fragment in text
     assert "no propensities" in " ".join(warnings_for(res, 100, False))
+    assert "Unstable fit" not in text
+
+
+def test_a_point_estimate_outside_its_own_interval_is_warned() -> None:
+    # As in the demo's OPE section: FQE's full-data fit 2560, its refits' interval
+    # [-375, 572] (a near-singular system).
+    from dataclasses import replace
+
+    from ltvrec.offline import PolicyResult
+    from ltvrec.ope.intervals import make_estimate
+
+    e = make_estimate("FQE", {}, np.full(50, 2560.0), None, None, n_bootstrap=0)
+    fqe = replace(e, ci=(-375.0, 571.8), method="bootstrap-percentile (refitted)")
+    res = PolicyResult("x", {"fqe": fqe}, None, 0.0, None)
+    text = " ".join(warnings_for(res, 50, True))
+    assert "Unstable fit: the point estimate of fqe lies outside its own bootstrap" in text
+    ok = replace(fqe, ci=(2000.0, 3000.0))
+    assert "Unstable" not in " ".join(
+        warnings_for(PolicyResult("x", {"fqe": ok}, None, 0.0, None), 50, True)
+    )
