@@ -493,8 +493,23 @@ def export_trained(
 
 
 def _catalog_texts(simulator: Any, ids: list[Any]) -> list[str] | None:
-    texts = getattr(simulator, "item_texts", None)
-    return list(texts) if texts is not None and len(texts) == len(ids) else None
+    """The items' texts for the bundle's catalog: from the data set the simulator was
+    fitted on (its provenance names it) when that data set is fetched here and holds
+    every id; else None (the ids stand in)."""
+    from ltvrec.interactions.datasets import is_fetched, load
+
+    name = getattr(simulator, "meta", {}).get("provenance", {}).get("dataset")
+    if not isinstance(name, str):
+        return None
+    try:
+        if not is_fetched(name):
+            return None
+        catalog = load(name).catalog
+    except Exception:  # an unknown or damaged data set: the ids stand in, as before
+        return None
+    by_id = dict(zip(map(str, catalog.item_ids), catalog.texts, strict=True))
+    texts = [by_id.get(str(i)) for i in ids]
+    return None if any(t is None for t in texts) else [str(t) for t in texts]
 
 
 def read_manifest(folder: str | Path) -> dict[str, Any]:
