@@ -167,7 +167,7 @@ def _run(
     clicks = [0, 0]
     states: list[np.ndarray] = []
 
-    def before(ids: np.ndarray, state: SimState, slates: np.ndarray, r: Any) -> None:
+    def count(ids: np.ndarray, state: SimState, slates: np.ndarray, r: Any) -> None:
         value[ids] += r.reward
         hit = r.clicked_item >= 0
         clicks[0] += int(hit.sum())
@@ -178,7 +178,7 @@ def _run(
     for start in range(0, n_users, 1024):
         n = min(1024, n_users - start)
         ids = np.arange(start, start + n)
-        run_users(world, policy, world.reset(n, rng), rng, before, ids=ids)
+        run_users(world, policy, world.reset(n, rng), rng, count, ids=ids)
     return {
         "value": float(value.mean()),
         "values": value,

@@ -47,7 +47,7 @@ import numpy as np
 from ltvrec.artifacts import read_record, write_record
 from ltvrec.catalog import TableLayout, TextMap
 from ltvrec.encoders.state import UserStateEncoder
-from ltvrec.errors import ArtifactError, ArtifactNotFoundError, InputError
+from ltvrec.errors import ArtifactError, ArtifactNotFoundError, InputError, LtvrecError
 
 FORMAT_VERSION = 2
 OPSET = 17
@@ -505,7 +505,7 @@ def _catalog_texts(simulator: Any, ids: list[Any]) -> list[str] | None:
         if not is_fetched(name):
             return None
         catalog = load(name).catalog
-    except Exception:  # an unknown or damaged data set: the ids stand in, as before
+    except (LtvrecError, OSError, ValueError):  # unknown or damaged: the ids stand in
         return None
     by_id = dict(zip(map(str, catalog.item_ids), catalog.texts, strict=True))
     texts = [by_id.get(str(i)) for i in ids]

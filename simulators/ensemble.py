@@ -115,20 +115,8 @@ def expected_slate_reward(
     model: FittedSimulator, state: SimState, slates: np.ndarray
 ) -> np.ndarray:
     """``[B]`` a fitted simulator's expected immediate reward of showing ``slates`` in
-    ``state``: its choice probabilities (consumed items excluded where it forbids
-    repeats) times its mean reward of each shown item."""
-    logits = model.choice_logits(state, slates)
-    if state.consumed is not None:
-        rows = np.arange(state.n)[:, None]
-        logits[:, 1:] = np.where(state.consumed[rows, slates], -np.inf, logits[:, 1:])
-    p = np.exp(logits - logits.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
-    r = model.reward_params
-    x = model._x(state)
-    d = x.shape[1]
-    mean = (x @ r.coef[:d])[:, None] + model.item_embeddings[slates] @ r.coef[d:] + r.intercept
-    mean = np.clip(mean, r.low, r.high)
-    return (p[:, 1:] * mean).sum(axis=1)
+    ``state`` (:meth:`FittedSimulator.expected_reward`)."""
+    return model.expected_reward(state, slates)
 
 
 class PessimisticSimulator:

@@ -178,6 +178,23 @@ class FittedSimulator(SessionSimulator):
         mean = np.clip(mean, max(r.low, REWARD_FLOOR), max(r.high, REWARD_FLOOR))
         return _item_utilities(self.choice, x) + self.choice.position_bias[0] + np.log(mean)
 
+    def expected_reward(self, state: SimState, slates: np.ndarray) -> np.ndarray:
+        """``[B]`` the expected immediate reward of showing ``slates [B, K]`` in
+        ``state``: the choice probabilities (consumed items excluded where repeats are
+        forbidden) times the mean reward of each shown item,
+        ``sum_k P(click k) * clip(mean_k, low, high)``."""
+        logits = self.choice_logits(state, slates)
+        if state.consumed is not None:
+            rows = np.arange(state.n)[:, None]
+            logits[:, 1:] = np.where(state.consumed[rows, slates], -np.inf, logits[:, 1:])
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        r = self.reward_params
+        x = self._x(state)
+        d = x.shape[1]
+        mean = (x @ r.coef[:d])[:, None] + self.item_embeddings[slates] @ r.coef[d:] + r.intercept
+        return (p[:, 1:] * np.clip(mean, r.low, r.high)).sum(axis=1)
+
     def choice_logits(self, state: SimState, slates: np.ndarray) -> np.ndarray:
         c = self.choice
         x = self._x(state, count=True)
