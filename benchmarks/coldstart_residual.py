@@ -21,9 +21,8 @@ import torch as th
 from scipy import stats
 
 from ltvrec.agents.policies import load_policy
-from ltvrec.coldstart import HOLDOUT, _encoder_raw
-from ltvrec.encoders import PCAProjection
-from ltvrec.simulators import KnownWorld, KnownWorldConfig
+from ltvrec.coldstart import HOLDOUT, held_out_split
+from ltvrec.simulators import KnownWorldConfig
 
 
 def main() -> None:
@@ -38,15 +37,10 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|")
     for seed in range(args.seeds):
-        cfg = replace(base, seed=base.seed + seed)
-        items = KnownWorld(cfg).items
-        n = len(items.titles)
-        pick = np.random.default_rng([cfg.seed, 17]).permutation(n)
-        new = np.sort(pick[: max(1, round(HOLDOUT * n))])
-        old = np.sort(pick[len(new) :])
-        raw = _encoder_raw(items.titles, "minilm", seed)
-        emb = PCAProjection.fit(raw[old], cfg.embedding_dim, seed).transform(raw)
-        world = KnownWorld(cfg, item_embeddings=emb)
+        world, old, new = held_out_split(
+            replace(base, seed=base.seed + seed), HOLDOUT, "minilm", seed
+        )
+        items, emb = world.items, world.item_embeddings
         obs = th.as_tensor(world.reset(500, np.random.default_rng(0)).obs, dtype=th.float32)
         for name in ("ppo", "ppo-true"):
             folder = args.run / f"seed{seed}" / name

@@ -46,6 +46,7 @@ from ltvrec.agents.evaluation import comparison_line, paired_comparison
 from ltvrec.agents.policies import PPOPolicy
 from ltvrec.agents.policy import SlateActorCriticPolicy
 from ltvrec.agents.train_ppo import TrainConfig, train
+from ltvrec.experiment import encode_titles
 from ltvrec.interactions.io import atomic_path
 from ltvrec.interactions.schema import ItemCatalog
 from ltvrec.simulators import (
@@ -146,13 +147,19 @@ class SubCatalog:
         return self.world.item_click_logits(state)[:, self.ids]
 
 
-def _encoder_raw(titles: list[str], model: str, seed: int) -> np.ndarray:
-    from ltvrec.config import EncodeConfig
-    from ltvrec.encoders import EmbeddingCache, text_encoder
-    from ltvrec.encoders.cache import encode_cached
-
-    encoder = text_encoder(EncodeConfig(model=model, seed=seed))
-    return encode_cached(encoder, titles, EmbeddingCache()).embeddings
+def held_out_split(
+    world_cfg: KnownWorldConfig, holdout: float, model: str, seed: int
+) -> tuple[KnownWorld, np.ndarray, np.ndarray]:
+    """Seed ``seed``'s split: the world (every item, item vectors from the titles through
+    ``model`` and a PCA fitted on the old items' titles alone), and the sorted indices
+    of its old and new items (``holdout`` of them new, drawn from the world's seed)."""
+    items = KnownWorld(world_cfg).items
+    n = len(items.titles)
+    pick = np.random.default_rng([world_cfg.seed, 17]).permutation(n)
+    new = np.sort(pick[: max(1, round(holdout * n))])
+    old = np.sort(pick[len(new) :])
+    emb = encode_titles(items.titles, model, world_cfg.embedding_dim, seed, fit_rows=old)
+    return KnownWorld(world_cfg, item_embeddings=emb), old, new
 
 
 def _run(
@@ -222,8 +229,6 @@ def run_cold_start(
             (``ppo-true``, not buildable from logs): whether new items' scores follow
             their quality when the learner is taught by the truth rather than the
             fitted simulator."""
-    from ltvrec.encoders import PCAProjection
-
     if not 0.0 < holdout < 1.0:
         raise ValueError(f"holdout must be in (0, 1), got {holdout}")
     out = Path(out)
@@ -233,16 +238,10 @@ def run_cold_start(
     per_seed: list[dict[str, Any]] = []
     for seed in range(seeds):
         world_cfg = replace(wcfg, seed=wcfg.seed + seed)
-        items = KnownWorld(world_cfg).items
-        n = len(items.titles)
-        pick = np.random.default_rng([world_cfg.seed, 17]).permutation(n)
-        new = np.sort(pick[: max(1, round(holdout * n))])
-        old = np.sort(pick[len(new) :])
-        logger.info(f"seed {seed}: {len(new)} of {n} items held out as new; encoding titles")
-        raw = _encoder_raw(items.titles, model, seed)
-        pca = PCAProjection.fit(raw[old], world_cfg.embedding_dim, seed)
-        emb = pca.transform(raw)  # the new items' vectors: their titles through the old PCA
-        world = KnownWorld(world_cfg, item_embeddings=emb)
+        logger.info(f"seed {seed}: holding {holdout:.0%} of the items out; encoding titles")
+        # The new items' vectors: their titles through the PCA fitted on the old ones.
+        world, old, new = held_out_split(world_cfg, holdout, model, seed)
+        items, emb, n = world.items, world.item_embeddings, world.n_items
         shown = world.logging_scores().copy()
         shown[new] = -np.inf
         logging_policy = PlackettLucePolicy(shown, world.slate_size)
@@ -467,4 +466,4 @@ def _write(report: dict[str, Any], out: Path) -> None:
         tmp.write_text("\n".join(lines))
 
 
-__all__ = ["HOLDOUT", "OnCatalog", "SignalGreedy", "run_cold_start"]
+__all__ = ["HOLDOUT", "OnCatalog", "SignalGreedy", "SubCatalog", "held_out_split", "run_cold_start"]

@@ -57,15 +57,20 @@ from ltvrec.simulators.rollout import PolicyValue
 logger = logging.getLogger(__name__)
 
 
-def encode_titles(titles: list[str], model: str, dim: int, seed: int = 0) -> np.ndarray:
-    """Titles -> text encoder (through the embedding cache) -> PCA to ``dim``."""
+def encode_titles(
+    titles: list[str], model: str, dim: int, seed: int = 0, fit_rows: np.ndarray | None = None
+) -> np.ndarray:
+    """Titles -> text encoder (through the embedding cache) -> PCA to ``dim``, fitted on
+    every title or on the rows ``fit_rows`` only (the others projected by it: titles
+    that arrive later, as in the cold-start experiment)."""
     from ltvrec.config import EncodeConfig
     from ltvrec.encoders import EmbeddingCache, PCAProjection, text_encoder
     from ltvrec.encoders.cache import encode_cached
 
     encoder = text_encoder(EncodeConfig(model=model, seed=seed))
     raw = encode_cached(encoder, titles, EmbeddingCache()).embeddings
-    return PCAProjection.fit(raw, dim, seed).transform(raw)
+    fit_on = raw if fit_rows is None else raw[fit_rows]
+    return PCAProjection.fit(fit_on, dim, seed).transform(raw)
 
 
 def run_experiment(
