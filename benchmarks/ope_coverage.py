@@ -1,14 +1,30 @@
 """Coverage study on the known world: bias, RMSE and 95%-CI coverage of the trajectory
-estimators (trajectory IS, PDIS, weighted PDIS, FQE, sequential DR, weighted DR)
-against the true long-term value, over replicate log sets.
+estimators (trajectory IS, PDIS, weighted PDIS, marginalised IS, FQE, sequential DR,
+weighted DR) against the true long-term value, over replicate log sets.
 
-Targets: the logging Plackett-Luce with its scores perturbed by ``eps * N(0, 1)``
-(small eps: near the logging policy). Truth: Monte Carlo over fresh users. Each
-replicate: a fresh log of ``--users`` users from the logging policy, then every
+Targets (``--targets``):
+
+- ``near``: the logging Plackett-Luce with its scores perturbed by ``eps * N(0, 1)``
+  (small eps: near the logging policy; true values all within ~0.2 of each other);
+- ``far``: policies of genuinely different value, built once before the replicates:
+  ``greedy-model`` (deterministic, from a simulator fitted on a separate log of 3,000
+  users), ``ppo (sampled)`` (a policy trained with ``ltvrec train``, ``--ppo DIR``), and
+  ``quality-aware (sampled, T)``: Plackett-Luce over the fitted model's expected-reward
+  logits plus 2 x the items' true quality, divided by a temperature T in ``--temps``
+  (log-buildable given the items' quality; no latent user state).
+
+Truth: Monte Carlo over 20,000 fresh users. Each replicate: a fresh log of ``--users``
+users from ``--logging-temp`` x the logging policy's scores' Plackett-Luce, then every
 estimator through ``ltvrec.offline.evaluate_policy`` (the code ``ltvrec ope`` runs);
-coverage of the normal interval and of the percentile bootstrap (FQE: refitted).
+coverage of the normal interval and of the percentile bootstrap (FQE and marginalised
+IS: refitted); with ``--members K`` also the model-based estimate (the target simulated
+in K simulators fitted on bootstrap resamples of the replicate's users). ``--json``
+keeps every replicate's estimates and diagnostics (to apply the report's recommendation
+rule afterwards).
 
     .venv/bin/python benchmarks/ope_coverage.py [--replicates 100] [--users 1000]
+    .venv/bin/python benchmarks/ope_coverage.py --targets far --ppo runs/kw-default/seed0/ppo-true \
+        --replicates 50 --json runs/ope-far.json
 """
 
 from __future__ import annotations
@@ -16,70 +32,163 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ltvrec.offline import evaluate_policy, replay
-from ltvrec.simulators import KnownWorld, PlackettLucePolicy, evaluate, simulate_log
+from ltvrec.offline import evaluate_policy, model_based, replay
+from ltvrec.simulators import (
+    FitConfig,
+    KnownWorld,
+    PlackettLucePolicy,
+    evaluate,
+    fit_simulator,
+    simulate_log,
+)
+from ltvrec.simulators.ensemble import fit_ensemble
+from ltvrec.simulators.fitted import FittedSimulator
 from ltvrec.simulators.logs import known_world_catalog
+from ltvrec.simulators.policies import ScoredPolicy
+
+
+@dataclass(frozen=True)
+class SampledQualityAware(ScoredPolicy):
+    """Plackett-Luce over ``(fitted expected-reward logits + weight x quality) / temp``."""
+
+    model: FittedSimulator
+    quality: np.ndarray
+    weight: float
+    temp: float
+    name: str = "quality-aware (sampled)"
+    deterministic: bool = False
+
+    def scores(self, obs: np.ndarray, consumed: np.ndarray | None = None) -> np.ndarray:
+        return (self.model.expected_reward_logits(obs) + self.weight * self.quality) / self.temp
+
+
+def far_targets(world: KnownWorld, ppo: str | None, temps: list[float]) -> dict[str, ScoredPolicy]:
+    from ltvrec.agents.baselines import ModelGreedyPolicy
+    from ltvrec.agents.policies import PPOPolicy, load_policy
+
+    catalog = known_world_catalog(world.items.titles, world.items.price)
+    logging = PlackettLucePolicy(world.logging_scores(), world.slate_size)
+    log = simulate_log(world, logging, 3000, seed=99)
+    cfg = FitConfig(horizon_days=world.config.horizon_days, seed=0)
+    fitted = fit_simulator(log, catalog, world.item_embeddings, cfg)
+    out: dict[str, ScoredPolicy] = {"greedy-model": ModelGreedyPolicy(fitted)}
+    if ppo:
+        out["ppo (sampled)"] = PPOPolicy(load_policy(ppo)[0], deterministic=False, name="ppo")
+    for t in temps:
+        name = f"quality-aware (sampled, T={t})"
+        out[name] = SampledQualityAware(fitted, world.items.quality, 2.0, t, name=name)
+    return out
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--replicates", type=int, default=100)
     p.add_argument("--users", type=int, default=1000)
+    p.add_argument("--targets", choices=["near", "far"], default="near")
     p.add_argument("--eps", type=float, nargs="+", default=[0.02, 0.05, 0.1, 0.2])
+    p.add_argument("--ppo", type=str, default=None, help="a trained policy (far targets)")
+    p.add_argument("--temps", type=float, nargs="+", default=[1.0, 0.5])
+    p.add_argument("--logging-temp", type=float, default=1.0,
+                   help="the logging policy's temperature (> 1: more exploratory)")  # fmt: skip
+    p.add_argument("--model", type=str, default=None,
+                   help="encode titles with this text model (e.g. minilm, as `ltvrec "
+                   "experiment` does; needed for a policy trained there)")  # fmt: skip
     p.add_argument("--bootstrap", type=int, default=200)
+    p.add_argument("--members", type=int, default=0,
+                   help="also the model-based estimate from this many simulators fitted on "
+                   "bootstrap resamples of each replicate's users (0: skip)")  # fmt: skip
+    p.add_argument("--truth-users", type=int, default=20_000)
     p.add_argument("--start", type=int, default=0, help="first replicate (to run in parts)")
     p.add_argument("--json", type=str, default=None, help="also write every replicate here")
     args = p.parse_args()
     world = KnownWorld()
+    if args.model:
+        from ltvrec.experiment import encode_titles
+
+        emb = encode_titles(world.items.titles, args.model, world.config.embedding_dim)
+        world = KnownWorld(world.config, item_embeddings=emb)
     scores = world.logging_scores()
     catalog = known_world_catalog(world.items.titles, world.items.price)
-    logging = PlackettLucePolicy(scores, world.slate_size)
-    noise = np.random.default_rng(1).standard_normal(len(scores))
-    targets = {
-        eps: PlackettLucePolicy(scores + eps * noise, world.slate_size, name=f"eps={eps}")
-        for eps in args.eps
-    }
-    truth = {eps: evaluate(world, t, 20_000, seed=7).value[0] for eps, t in targets.items()}
-    # (eps, estimator) -> rows of (value, normal hit, bootstrap hit, ess)
-    results: dict[tuple[float, str], list[tuple[float, bool, bool, float]]] = {}
+    logging = PlackettLucePolicy(scores / args.logging_temp, world.slate_size)
+    targets: dict[str, ScoredPolicy]
+    if args.targets == "near":
+        noise = np.random.default_rng(1).standard_normal(len(scores))
+        targets = {
+            f"eps = {eps}": PlackettLucePolicy(scores + eps * noise, world.slate_size)
+            for eps in args.eps
+        }
+    else:
+        targets = far_targets(world, args.ppo, args.temps)
+    truth = {k: evaluate(world, t, args.truth_users, seed=7).value[0] for k, t in targets.items()}
+    print("truth:", {k: round(v, 2) for k, v in truth.items()}, flush=True)
+    masks = any(getattr(t, "masks_consumed", False) for t in targets.values())
+    # (target, estimator) -> per-replicate rows
+    results: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    diagnostics: dict[str, list[dict[str, object]]] = {}
     start = time.perf_counter()
     for r in range(args.start, args.start + args.replicates):
         log = simulate_log(world, logging, args.users, seed=1000 + r)
-        req = replay(log, catalog, world.state_encoder)
-        for eps, target in targets.items():
+        req = replay(log, catalog, world.state_encoder, consumed=masks)
+        members = []
+        if args.members:
+            fit = FitConfig(horizon_days=world.config.horizon_days, seed=r)
+            members = fit_ensemble(log, catalog, world.item_embeddings, fit, args.members, r)
+        for key, target in targets.items():
             res = evaluate_policy(
-                target.name, target, world, req, samples=2, n_bootstrap=args.bootstrap, seed=r
+                key, target, world, req, samples=2, n_bootstrap=args.bootstrap, seed=r
             )
-            true_v = truth[eps]
-            for key, e in res.estimates.items():
-                hit_n = e.normal_ci[0] <= true_v <= e.normal_ci[1]
-                hit_b = e.ci[0] <= true_v <= e.ci[1]
-                results.setdefault((eps, key), []).append((e.value, hit_n, hit_b, e.ess))
+            diagnostics.setdefault(key, []).append(
+                {"zero_support": res.zero_support, "fqe_quality": res.fqe_quality}
+            )
+            estimates = dict(res.estimates)
+            if members:
+                estimates["model-based"] = model_based(target, members, args.users, seed=r)
+            for est, e in estimates.items():
+                results.setdefault((key, est), []).append(
+                    {
+                        "value": e.value,
+                        "ci": list(e.ci),
+                        "normal_ci": list(e.normal_ci),
+                        "ess": e.ess,
+                        "n": e.n,
+                    }
+                )
         seconds = time.perf_counter() - start
         print(f"replicate {r + 1 - args.start}/{args.replicates} ({seconds:.0f} s)", flush=True)
-    if args.json:
-        raw = {f"{eps}|{key}": rows for (eps, key), rows in results.items()}
-        Path(args.json).write_text(json.dumps({"truth": truth, "rows": raw}))
-    print(f"\n{args.replicates} replicate logs of {args.users} users; truth from 20,000 users")
-    cols = ["target", "truth", "estimator", "bias", "RMSE", "coverage (normal)"]
-    cols += ["coverage (bootstrap)", "median ESS"]
-    print("| " + " | ".join(cols) + " |")
-    print("|---|---|---|---|---|---|---|---|")
-    for (eps, key), rows in results.items():
-        v = np.array([x[0] for x in rows])
-        cn = np.mean([x[1] for x in rows])
-        cb = np.mean([x[2] for x in rows])
-        ess = np.median([x[3] for x in rows])
-        rmse = float(np.sqrt(np.mean((v - truth[eps]) ** 2)))
-        bias = v.mean() - truth[eps]
-        print(
-            f"| eps = {eps} | {truth[eps]:.2f} | {key} | {bias:+.2f} | {rmse:.2f} | {cn:.2f} "
+        if args.json:  # after every replicate: a stopped run keeps what it measured
+            raw = {f"{t}|{e}": rows for (t, e), rows in results.items()}
+            body = {"truth": truth, "rows": raw, "diagnostics": diagnostics, "args": vars(args)}
+            tmp = Path(args.json + ".tmp")
+            tmp.write_text(json.dumps(body))
+            tmp.replace(args.json)
+    print(f"\n{args.replicates} replicate logs of {args.users} users; truth from "
+          f"{args.truth_users:,} users")  # fmt: skip
+    print(table(truth, results))
+
+
+def table(truth: dict[str, float], results: dict[tuple[str, str], list[dict[str, Any]]]) -> str:
+    cols = ["target", "truth", "estimator", "bias", "relative error", "RMSE"]
+    cols += ["coverage (normal)", "coverage (bootstrap)", "median ESS"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for (key, est), rows in results.items():
+        t = truth[key]
+        v = np.array([x["value"] for x in rows])
+        cn = np.mean([x["normal_ci"][0] <= t <= x["normal_ci"][1] for x in rows])
+        cb = np.mean([x["ci"][0] <= t <= x["ci"][1] for x in rows])
+        ess = np.median([x["ess"] for x in rows])
+        rmse = float(np.sqrt(np.mean((v - t) ** 2)))
+        bias = v.mean() - t
+        lines.append(
+            f"| {key} | {t:.2f} | {est} | {bias:+.2f} | {bias / t:+.1%} | {rmse:.2f} | {cn:.2f} "
             f"| {cb:.2f} | {ess:.0f} |"
         )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,19 @@ LOG_BUILDABLE = ("random", "logging", "popularity-log", "greedy-model")
 ORACLES = ("greedy-oracle", "quality-aware-oracle")
 """Known-world baselines that read latent state: labelled "not buildable from logs"."""
 
-ESTIMATORS = ("trajectory-is", "pdis", "weighted-pdis", "fqe", "dr", "weighted-dr")
+ESTIMATORS = (
+    "trajectory-is",
+    "pdis",
+    "weighted-pdis",
+    "marginalized",
+    "pdis-cascade",
+    "weighted-pdis-cascade",
+    "marginalized-cascade",
+    "fqe",
+    "model-based",
+    "dr",
+    "weighted-dr",
+)
 """Off-policy estimators of a whole policy's value (:mod:`ltvrec.offline`)."""
 
 STARTS = ("auto", "greedy-model", "popularity-log", "none")

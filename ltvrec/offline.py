@@ -6,7 +6,8 @@ logged request gets the state the policy would have seen. Then, per target polic
 
 - exact joint slate probabilities of the logged slates (the policy protocol), ratios to
   the logged ``pscore``, and the trajectory estimators (trajectory IS, PDIS, weighted
-  PDIS);
+  PDIS) and marginalised IS (a state-visitation ratio on the replayed state times the
+  one-request ratio: no product over the trajectory);
 - cross-fitted FQE on (state, slate) features, with ``V(s)`` averaged over slates
   sampled from the target, as the direct method and inside sequential / weighted DR.
 
@@ -17,6 +18,7 @@ of the simulator's own evaluation, so the known world's truth can sit beside the
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +31,7 @@ from ltvrec.ope import (
     PDIS,
     Estimate,
     FQEConfig,
+    MarginalizedIS,
     SequentialDR,
     Trajectories,
     TrajectoryIS,
@@ -36,12 +39,28 @@ from ltvrec.ope import (
     WeightedPDIS,
 )
 from ltvrec.simulators.base import SimState, UserSimulator
-from ltvrec.simulators.policies import ScoredPolicy, require_scored
+from ltvrec.simulators.policies import ScoredPolicy, SimPolicy, require_scored
 from ltvrec.simulators.replay import replay_log
 
 logger = logging.getLogger(__name__)
 
-IS_FAMILY = ("trajectory-is", "pdis", "weighted-pdis", "dr", "weighted-dr")
+IS_FAMILY = (
+    "trajectory-is",
+    "pdis",
+    "weighted-pdis",
+    "pdis-cascade",
+    "weighted-pdis-cascade",
+    "dr",
+    "weighted-dr",
+)
+"""Estimators that multiply the per-request ratios over a trajectory."""
+
+CASCADE = ("pdis-cascade", "weighted-pdis-cascade", "marginalized-cascade")
+"""Cascade-factored estimators: the ratio of a request is that of the slate's prefix
+through its last click (the whole slate without a click). Unbiased when the user's
+response and next state at a request with its last click at position k depend on the
+slate only through its first k items (a cascade user who stops after a click); biased
+where the choice at a position depends on the items below it."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +77,10 @@ class LoggedRequests:
             has no propensities).
         consumed: ``[R, N]`` bool, the items the user consumed before each request
             (None unless asked for: policies that mask consumed items need it).
+        last_click: ``[R]`` the position of the request's last click, -1 without one.
+        pscore_to_click: ``[R]`` the logging policy's probability of the slate's prefix
+            through the last click (the joint ``pscore`` without a click); None if the
+            log has no ``pscore_cascade``. The cascade-factored estimators' ratio.
     """
 
     user: np.ndarray
@@ -68,6 +91,8 @@ class LoggedRequests:
     reward: np.ndarray
     pscore: np.ndarray | None
     consumed: np.ndarray | None = None
+    last_click: np.ndarray | None = None
+    pscore_to_click: np.ndarray | None = None
 
     @property
     def n_users(self) -> int:
@@ -108,9 +133,36 @@ def replay(
         by_request = f.groupby("request_id", sort=False)["pscore"].first()
         pscore = by_request.loc[t.request].to_numpy(dtype=np.float64)
     before = _consumed_before(t.user, t.clicked_item, firsts, encoder.item_embeddings.shape[0])
+    last_click, to_click = _to_last_click(log, t.request, pscore)
     return LoggedRequests(
-        t.user, step, t.before, elapsed, t.slates, t.reward, pscore, before if consumed else None
+        t.user,
+        step,
+        t.before,
+        elapsed,
+        t.slates,
+        t.reward,
+        pscore,
+        before if consumed else None,
+        last_click,
+        to_click,
     )
+
+
+def _to_last_click(
+    log: InteractionLog, requests: np.ndarray, pscore: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per request (in ``requests`` order): the last clicked position (-1: none) and the
+    logger's prefix probability through it (the joint ``pscore`` without a click)."""
+    import pandas as pd
+
+    f = log.frame
+    last = f.loc[f["click"] == 1].groupby("request_id", sort=False)["position"].max()
+    pos = last.reindex(requests).fillna(-1).to_numpy(dtype=np.int64)
+    if pscore is None or "pscore_cascade" not in f.columns or f["pscore_cascade"].isna().any():
+        return pos, None
+    prefix = f.set_index(["request_id", "position"])["pscore_cascade"]
+    at = prefix.reindex(pd.MultiIndex.from_arrays([requests, np.maximum(pos, 0)])).to_numpy()
+    return pos, np.where(pos >= 0, at, pscore).astype(np.float64)
 
 
 def _consumed_before(
@@ -142,16 +194,30 @@ def slate_features(
     return np.concatenate([s, mean, s[..., :d] * mean, e], axis=-1)
 
 
+def ratio_features(req: LoggedRequests) -> np.ndarray:
+    """State features of the marginalised estimator's visitation ratio: the replayed
+    state and the days since the user's first request (the horizon is in days)."""
+    return np.c_[req.state, req.elapsed]
+
+
 def target_probabilities(
     policy: ScoredPolicy, req: LoggedRequests, batch: int = 4096
-) -> np.ndarray:
-    """``[R]`` the target's joint probability of each logged slate."""
-    out = np.empty(len(req.user))
-    for i in range(0, len(out), batch):
+) -> tuple[np.ndarray, np.ndarray]:
+    """``[R]`` the target's joint probability of each logged slate, and ``[R]`` its
+    probability of the slate's prefix through the last click (joint without a click)."""
+    joint = np.empty(len(req.user))
+    to_click = np.empty(len(req.user))
+    rows = np.arange(len(req.user))
+    last = req.last_click if req.last_click is not None else np.full(len(rows), -1)
+    for i in range(0, len(joint), batch):
         sl = slice(i, i + batch)
         consumed = None if req.consumed is None else req.consumed[sl]
-        out[sl] = policy.slate_probabilities(req.state[sl], req.slates[sl], consumed)["pscore"]
-    return out
+        p = policy.slate_probabilities(req.state[sl], req.slates[sl], consumed)
+        joint[sl] = p["pscore"]
+        k = last[sl]
+        to_click[sl] = np.where(k >= 0, p["pscore_cascade"][rows[sl] - i, np.maximum(k, 0)],
+                                p["pscore"])  # fmt: skip
+    return joint, to_click
 
 
 def sampled_target_features(
@@ -174,6 +240,41 @@ def sampled_target_features(
         feats = [slate_features(obs, policy.act(sim, state, rng), emb, el) for _ in range(samples)]
         out[sl, 0] = np.mean(feats, axis=0)
     return out
+
+
+def model_based(
+    policy: SimPolicy,
+    members: Sequence[UserSimulator],
+    n_users: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> Estimate:
+    """The direct model-based estimate: the policy's value simulated in ``members``,
+    simulators fitted on bootstrap resamples of the log's users
+    (:func:`ltvrec.simulators.ensemble.fit_ensemble`), on the same ``n_users`` fresh
+    users. Point: the members' mean; interval: ``mean +- t_{K-1} sd``, ``sd`` the
+    members' spread (the fit's sampling noise; the bootstrap's normal interval) with
+    the simulation's own Monte Carlo error added in quadrature. It needs no
+    propensities and no support, and it is only as right as the fitted model's form:
+    the interval omits the model's misspecification (docs/ope.md measures it)."""
+    from scipy import stats
+
+    from ltvrec.simulators.rollout import evaluate
+
+    if len(members) < 2:
+        raise ValueError(f"a model-based interval needs >= 2 ensemble members, got {len(members)}")
+    runs = [evaluate(m, policy, n_users, seed=seed) for m in members]
+    values = np.array([r.value[0] for r in runs])
+    mc = np.array([r.returns.std(ddof=1) / np.sqrt(len(r.returns)) for r in runs])
+    k = len(values)
+    sd = float(np.sqrt(values.var(ddof=1) + np.mean(mc**2)))
+    half = float(stats.t.ppf(1 - alpha / 2, k - 1)) * sd
+    mean = float(values.mean())
+    return Estimate(
+        mean, sd, (mean - half, mean + half), 1 - alpha,
+        f"ensemble of {k} fits (t interval)", n_users, float(n_users), float("nan"), {},
+        "ModelBased", {"members": values.tolist()}, (mean - half, mean + half),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -206,7 +307,7 @@ def evaluate_policy(
     if unknown:
         raise ValueError(f"unknown estimators {unknown}; known: {', '.join(ESTIMATORS)}")
     has_ps = req.pscore is not None
-    target = target_probabilities(policy, req)
+    target, target_to_click = target_probabilities(policy, req)
     traj = Trajectories(
         req.user,
         req.step,
@@ -224,6 +325,20 @@ def evaluate_policy(
         ):
             if key in estimators:
                 out[key] = est.estimate(traj, **kw)
+        if "marginalized" in estimators:
+            out["marginalized"] = MarginalizedIS().estimate(traj, ratio_features(req), **kw)
+    if req.pscore_to_click is not None and set(CASCADE) & set(estimators):
+        cascade = Trajectories(req.user, req.step, req.reward, req.pscore_to_click, target_to_click)
+        for key, est in (
+            ("pdis-cascade", PDIS()),
+            ("weighted-pdis-cascade", WeightedPDIS()),
+        ):
+            if key in estimators:
+                out[key] = est.estimate(cascade, **kw)
+        if "marginalized-cascade" in estimators:
+            out["marginalized-cascade"] = MarginalizedIS().estimate(
+                cascade, ratio_features(req), **kw
+            )
     quality = None
     wants_model = {"fqe", "dr", "weighted-dr"} & set(estimators)
     if wants_model:

@@ -21,7 +21,14 @@ import numpy as np
 
 from ltvrec.errors import InputError
 from ltvrec.interactions.io import atomic_path
-from ltvrec.offline import ESTIMATORS, IS_FAMILY, LoggedRequests, PolicyResult, evaluate_policy
+from ltvrec.offline import (
+    ESTIMATORS,
+    IS_FAMILY,
+    LoggedRequests,
+    PolicyResult,
+    evaluate_policy,
+    model_based,
+)
 from ltvrec.ope import FQEConfig
 from ltvrec.simulators.base import UserSimulator
 from ltvrec.simulators.fitted import FittedSimulator
@@ -99,6 +106,55 @@ def warnings_for(result: PolicyResult, n_users: int, has_pscore: bool) -> list[s
     return out
 
 
+def recommend(row: dict[str, Any], n_users: int) -> dict[str, str | None]:
+    """Which estimator to read for one policy, and why: ``{"estimator": key or None,
+    "reason": sentence}`` from a report row (``estimates`` as dicts, ``zero_support``,
+    ``fqe_quality``). The rule, fixed before the coverage study measured it:
+
+    1. importance weights that rest on at least :data:`LOW_ESS` of the users, with at
+       most half the logged slates outside the target's support: weighted DR (weights
+       and the model as a control variate; it covered 0.93-0.96 near the logging
+       policy in docs/ope.md);
+    2. otherwise the log's weights cannot vouch for the policy: the model-based
+       estimate (simulators refitted on the log; no support needed; its interval holds
+       the fit's sampling noise, not the model's misspecification);
+    3. otherwise FQE when its Bellman fit is not poor;
+    4. otherwise nothing: the log cannot answer for this policy.
+    """
+    e = row["estimates"]
+    ess = min((v["ess"] for k, v in e.items() if k in IS_FAMILY), default=0.0)
+    support = 1.0 - row.get("zero_support", 1.0)
+    if "weighted-dr" in e and ess >= LOW_ESS * n_users and support >= 0.5:
+        return {
+            "estimator": "weighted-dr",
+            "reason": f"the importance weights rest on {ess:.0f} of {n_users:,} users and "
+            f"{support:.0%} of the logged slates are in the policy's support",
+        }
+    why = (
+        f"the log's importance weights cannot vouch for this policy (they rest on {ess:.0f} "
+        f"of {n_users:,} users; {1 - support:.0%} of the logged slates have probability 0)"
+    )
+    if "model-based" in e:
+        reason = (
+            f"{why}; the model-based estimate needs no support, and its interval holds the "
+            "fit's sampling noise but not the model's own error: a model's opinion, not "
+            "vouched for by the log"
+        )
+        fqe = e.get("fqe")
+        mb = e["model-based"]["ci"]
+        if fqe is not None and (fqe["ci"][1] < mb[0] or mb[1] < fqe["ci"][0]):
+            reason += "; FQE disagrees with it (intervals do not overlap): treat both as guesses"
+        return {"estimator": "model-based", "reason": reason}
+    q = row.get("fqe_quality")
+    if "fqe" in e and q is not None and q["bellman_r2"] >= WEAK_BELLMAN_R2:
+        return {
+            "estimator": "fqe",
+            "reason": f"{why}; FQE fits its Bellman targets (held-out R^2 "
+            f"{q['bellman_r2']:.2f}), but it extrapolates where the log has no support",
+        }
+    return {"estimator": None, "reason": f"the log cannot answer for this policy: {why}"}
+
+
 def run_ope(
     req: LoggedRequests,
     policies: dict[str, ScoredPolicy],
@@ -110,9 +166,13 @@ def run_ope(
     samples: int = 4,
     fqe: FQEConfig | None = None,
     provenance: dict[str, Any] | None = None,
+    members: list[FittedSimulator] | None = None,
+    model_users: int = 1000,
 ) -> tuple[dict[str, Any], dict[str, PolicyResult]]:
     """Estimate every policy; ``truth`` ("known world" / "fitted simulator") labels the
-    simulator's on-policy value computed beside the estimates (None: not computed)."""
+    simulator's on-policy value computed beside the estimates (None: not computed).
+    ``members``: simulators fitted on bootstrap resamples of the log's users, for the
+    model-based estimate (``model_users`` fresh users in each)."""
     report: dict[str, Any] = {
         "log": {
             "users": req.n_users,
@@ -130,6 +190,9 @@ def run_ope(
     for name, policy in policies.items():
         logger.info(f"estimating {name}")
         res = evaluate_policy(name, policy, sim, req, estimators, fqe, samples, n_bootstrap)
+        if members and "model-based" in estimators:
+            logger.info(f"{name}: model-based estimate in {len(members)} refitted simulators")
+            res.estimates["model-based"] = model_based(policy, members, model_users, seed=4242)
         results[name] = res
         row: dict[str, Any] = {
             "estimates": {k: e.to_dict() for k, e in res.estimates.items()},
@@ -143,6 +206,7 @@ def run_ope(
             row["truth"] = {"value": v, "ci": [lo, hi], "users": truth_users, "source": truth}
             for e in row["estimates"].values():
                 e["covers_truth"] = bool(e["ci"][0] <= v <= e["ci"][1])
+        row["recommended"] = recommend(row, req.n_users)
         report["policies"][name] = row
     return report, results
 
@@ -160,6 +224,7 @@ def ope_on_logs(
     samples: int = 4,
     ppo_mode: str = "sample",
     world_sets: list[str] | None = None,
+    members: int = 3,
 ) -> dict[str, Any]:
     """``ltvrec ope``: the policies ``specs`` (``NAME=DIR`` or a log-buildable
     baseline's name) estimated on the log folder or data set ``logs``, whose states the
@@ -167,7 +232,9 @@ def ope_on_logs(
     world); the report is written to ``out`` and returned.
 
     Every spec and estimator is checked before the log is read, so bad input costs one
-    line and no work; ``popularity-log`` is built from the log's own counts.
+    line and no work; ``popularity-log`` is built from the log's own counts. The
+    model-based estimate fits ``members`` simulators on bootstrap resamples of the log's
+    users (0: skip it).
     """
     from ltvrec.agents.baselines import log_item_counts, policy_from_spec
     from ltvrec.interactions import load
@@ -179,6 +246,8 @@ def ope_on_logs(
         raise InputError(f"unknown estimators {unknown}; known: {', '.join(ESTIMATORS)}")
     if ppo_mode not in ("sample", "greedy"):
         raise InputError(f"ppo_mode must be 'sample' or 'greedy', got {ppo_mode!r}")
+    if members == 1 or members < 0:
+        raise InputError(f"members must be 0 (no model-based estimate) or >= 2, got {members}")
     simulator, logging_policy = load_simulator(env, sim, world_config, world_sets)
     fitted = simulator if isinstance(simulator, FittedSimulator) else None
 
@@ -201,6 +270,9 @@ def ope_on_logs(
         consumed=not simulator.allow_repeats,
     )
     truth = "known world" if env == "known-world" else "fitted simulator"
+    ensemble = None
+    if members and "model-based" in estimators:
+        ensemble = refit_ensemble(ds.log, ds.catalog, simulator, members)
     report, results = run_ope(
         req,
         named,
@@ -211,9 +283,31 @@ def ope_on_logs(
         n_bootstrap=n_bootstrap,
         samples=samples,
         provenance={"logs": logs, "env": env, "sim": str(sim) if sim else None, "policies": specs},
+        members=ensemble,
+        model_users=min(max(truth_users, 500), 1000),
     )
     write_report(report, results, out)
     return report
+
+
+def refit_ensemble(
+    log: Any, catalog: Any, simulator: UserSimulator, members: int, seed: int = 0
+) -> list[FittedSimulator]:
+    """Simulators fitted on bootstrap resamples of the log's users, on the item vectors
+    and horizon of ``simulator`` (with its fit settings when it is a fitted simulator):
+    the model-based estimate's ensemble."""
+    from dataclasses import replace
+
+    from ltvrec.simulators.ensemble import fit_ensemble
+    from ltvrec.simulators.fit_config import FitConfig
+    from ltvrec.simulators.fitted import fit_config_of
+
+    if isinstance(simulator, FittedSimulator):
+        cfg = replace(fit_config_of(simulator), seed=seed)
+    else:
+        cfg = FitConfig(horizon_days=simulator.horizon_days, seed=seed)
+    logger.info(f"model-based estimate: fitting {members} simulators on resampled users")
+    return fit_ensemble(log, catalog, simulator.item_embeddings, cfg, members, seed)
 
 
 # ------------------------------------------------------------------------------ writing
@@ -308,6 +402,12 @@ def markdown(report: dict[str, Any]) -> str:
         "|" + "---|" * len(_header(report)),
     ]
     lines += ["| " + " | ".join(r) + " |" for r in _rows(report)]
+    lines += ["", "Which estimate to read:", ""]
+    for name, row in report["policies"].items():
+        rec = row.get("recommended")
+        if rec:
+            read = rec["estimator"] or "none"
+            lines.append(f"- **{name}: read {read}**: {rec['reason']}.")
     for name, row in report["policies"].items():
         q = row["fqe_quality"]
         if q:
@@ -328,6 +428,12 @@ def html_page(report: dict[str, Any], plots: dict[str, str]) -> str:
     body = "".join(
         "<tr>" + "".join(f"<td>{esc(c).replace('**', '')}</td>" for c in r) + "</tr>"
         for r in _rows(report)
+    )
+    reads = "".join(
+        f"<li><b>{esc(name)}: read {esc(row['recommended']['estimator'] or 'none')}</b>: "
+        f"{esc(row['recommended']['reason'])}.</li>"
+        for name, row in report["policies"].items()
+        if row.get("recommended")
     )
     warn = "".join(
         f"<li><b>{esc(name)}</b>: {esc(w)}</li>"
@@ -351,6 +457,7 @@ def html_page(report: dict[str, Any], plots: dict[str, str]) -> str:
         f"<p>Log: {lg['users']:,} users, {lg['requests']:,} requests, slates of "
         f"{lg['slate_size']}, propensities: {'yes' if lg['propensities'] else 'no'}.</p>"
         f"<table><tr>{head}</tr>{body}</table>"
+        f"<h2>Which estimate to read</h2><ul>{reads}</ul>"
         f"<h2>Warnings</h2><ul>{warn or '<li>none</li>'}</ul>{imgs}"
         f"<h2>Provenance</h2><pre>{esc(json.dumps(report['provenance'], indent=2))}</pre>"
         "</body></html>\n"

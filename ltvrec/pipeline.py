@@ -37,7 +37,7 @@ from ltvrec.encoders.items import encode_catalog
 from ltvrec.interactions import ItemCatalog, fetch, load
 from ltvrec.interactions.io import atomic_path
 from ltvrec.offline import replay
-from ltvrec.ope_report import run_ope
+from ltvrec.ope_report import refit_ensemble, run_ope
 from ltvrec.ope_report import write_report as write_ope_report
 from ltvrec.simulators import FitConfig, FittedSimulator, PlackettLucePolicy, fit_simulator
 from ltvrec.simulators.ensemble import ensemble_values, fit_ensemble, spread_warnings
@@ -213,6 +213,7 @@ def _offline_evaluation(
     }
     for name in BASELINES:
         policies[name] = make_baseline(name, model=sim, n_items=sim.n_items)
+    members = refit_ensemble(log, catalog, sim, 3)
     report, results = run_ope(
         req,
         policies,
@@ -220,6 +221,8 @@ def _offline_evaluation(
         truth="fitted simulator",
         truth_users=truth_users,
         n_bootstrap=500,
+        members=members,
+        model_users=truth_users,
         provenance={
             "logs": "simulated from the fitted simulator (ml-100k has no propensities)",
             "logging_policy": "Plackett-Luce on the simulator's mean click utility "

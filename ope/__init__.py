@@ -4,7 +4,8 @@ Depends only on :mod:`ltvrec.interactions` (never on SB3). Estimators are valida
 against the Open Bandit Pipeline 0.4.1 on the same inputs (``tests/test_ope.py``).
 Trajectory-level IS (trajectory IS, PDIS, weighted PDIS) is in
 :mod:`ltvrec.ope.sequential` with sequential and weighted DR; fitted Q evaluation in
-:mod:`ltvrec.ope.fqe`.
+:mod:`ltvrec.ope.fqe`; marginalised importance sampling (a state-distribution ratio, no
+product of ratios over time) in :mod:`ltvrec.ope.marginal`.
 """
 
 from ltvrec.ope.estimators import (
@@ -23,6 +24,8 @@ from ltvrec.ope.estimators import (
 from ltvrec.ope.feedback import BanditFeedback, SlateFeedback
 from ltvrec.ope.fqe import FQE, FQEConfig, QValues
 from ltvrec.ope.intervals import Estimate
+from ltvrec.ope.marginal import MarginalizedIS
+from ltvrec.ope.pseudo_inverse import SlatePseudoInverse
 from ltvrec.ope.reward_model import RewardModel, cross_fit_rewards
 from ltvrec.ope.sequential import (
     PDIS,
@@ -45,11 +48,13 @@ __all__ = [
     "DRShrinkage",
     "Estimate",
     "FQEConfig",
+    "MarginalizedIS",
     "QValues",
     "RewardModel",
     "SequentialDR",
     "SlateFeedback",
     "SlateIndependentIPS",
+    "SlatePseudoInverse",
     "SlateRewardInteractionIPS",
     "SlateStandardIPS",
     "SwitchDR",

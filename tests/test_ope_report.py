@@ -36,7 +36,9 @@ def test_ope_report_is_complete_and_self_contained(small_log: Path, tmp_path: Pa
     assert report["log"]["users"] == 150 and report["log"]["propensities"]
     logging, popularity = report["policies"]["logging"], report["policies"]["popularity-log"]
     assert set(logging["estimates"]) == {
-        "trajectory-is", "pdis", "weighted-pdis", "fqe", "dr", "weighted-dr"
+        "trajectory-is", "pdis", "weighted-pdis", "marginalized", "pdis-cascade",
+        "weighted-pdis-cascade", "marginalized-cascade", "fqe", "model-based", "dr",
+        "weighted-dr",
     }  # fmt: skip
     # The target is the logging policy itself: every weight is 1, so the IS family is
     # exactly the log's own value per user (an identity, not an interval check).
@@ -53,6 +55,18 @@ def test_ope_report_is_complete_and_self_contained(small_log: Path, tmp_path: Pa
     assert page.count("data:image/png;base64,") == 2
     assert not re.search(r"(src|href)=.(https?:|//)", page)  # nothing fetched from outside
     assert "| logging | weighted-dr |" in (out / "ope.md").read_text()
+    # The identity holds for the factored and marginalised estimators too: every ratio
+    # is 1, and the state-ratio solution is w = 1.
+    for name in ("pdis-cascade", "weighted-pdis-cascade"):
+        assert logging["estimates"][name]["value"] == pytest.approx(on_policy, rel=1e-9)
+    assert logging["estimates"]["marginalized"]["value"] == pytest.approx(on_policy, rel=1e-3)
+    # The report says which estimate to read: weighted DR on the logging policy's own
+    # log; for a policy the weights cannot see, the model-based estimate, flagged.
+    assert logging["recommended"]["estimator"] == "weighted-dr"
+    assert popularity["recommended"]["estimator"] == "model-based"
+    assert "not vouched for by the log" in popularity["recommended"]["reason"]
+    assert len(popularity["estimates"]["model-based"]["params"]["members"]) == 3
+    assert "**popularity-log: read model-based**" in (out / "ope.md").read_text()
 
 
 @pytest.mark.parametrize(
@@ -75,6 +89,32 @@ def test_ope_bad_input_is_one_line(
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {fragment}"), lines
+
+
+def _row(ess: float, zero_support: float, bellman: float | None, model: bool) -> dict:
+    est = {"value": 1.0, "ci": [0.5, 1.5], "ess": ess}
+    estimates = {"pdis": est, "weighted-dr": est, "fqe": est}
+    if model:
+        estimates["model-based"] = {**est, "ci": [2.0, 3.0]}
+    quality = None if bellman is None else {"reward_r2": 0.1, "bellman_r2": bellman}
+    return {"estimates": estimates, "zero_support": zero_support, "fqe_quality": quality}
+
+
+@pytest.mark.parametrize(
+    ("row", "read", "fragment"),
+    [
+        (_row(500, 0.0, 0.9, True), "weighted-dr", "rest on 500 of 1,000 users"),
+        (_row(50, 0.0, 0.9, True), "model-based", "FQE disagrees"),
+        (_row(500, 0.9, 0.9, True), "model-based", "90% of the logged slates"),
+        (_row(50, 0.0, 0.9, False), "fqe", "extrapolates"),
+        (_row(50, 0.0, 0.1, False), None, "the log cannot answer"),
+    ],
+)
+def test_recommendation_rule(row: dict, read: str | None, fragment: str) -> None:
+    from ltvrec.ope_report import recommend
+
+    rec = recommend(row, 1000)
+    assert rec["estimator"] == read and fragment in str(rec["reason"])
 
 
 def test_replay_refuses_a_log_with_another_slate_size() -> None:

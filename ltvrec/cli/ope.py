@@ -41,6 +41,12 @@ def ope(
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples (0: normal CI).")] = 1000,
     samples: Annotated[int, typer.Option(help="Target slates per state for FQE.")] = 4,
     ppo_mode: Annotated[str, typer.Option(help="sample or greedy for NAME=DIR.")] = "sample",
+    members: Annotated[
+        int,
+        typer.Option(
+            help="Simulators refitted on resampled users for the model-based estimate (0: skip it)."
+        ),
+    ] = 3,
     set_: WorldSetOpt = None,
 ) -> None:
     """Offline policy evaluation of whole policies on a log: IS, PDIS, FQE, DR, reports."""
@@ -60,6 +66,7 @@ def ope(
             samples,
             ppo_mode,
             split_sets(set_)[0],
+            members,
         )
     say((out / "ope.md").read_text())
     say(f"wrote: {out}/ope.html")
