@@ -103,15 +103,16 @@ class MarginalizedIS:
 
     def state_ratios(self, traj: Trajectories, features: np.ndarray) -> np.ndarray:
         """``[R]`` the estimated ratio ``w(s_t)`` at every logged request."""
-        return self._fit(traj, features)[0]
+        z, _, _, _, theta = self._fit(traj, features)
+        return z @ theta
 
-    def _fit(self, traj: Trajectories, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        z = self._design(traj, features)
-        z, lhs, rho, first = self._system(traj, z)
+    def _fit(
+        self, traj: Trajectories, features: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The flow equations' pieces (:meth:`_system`) and their solution ``theta``."""
+        z, lhs, rho, first = self._system(traj, self._design(traj, features))
         a = lhs.T @ z + self._penalty(z.shape[1], len(z))
-        b = z[first].sum(axis=0)
-        theta = _solve(a, b)
-        return z @ theta, rho
+        return z, lhs, rho, first, _solve(a, z[first].sum(axis=0))
 
     def estimate(
         self,
@@ -125,12 +126,8 @@ class MarginalizedIS:
         every resample (the flow equations are sums over users: one small solve per
         resample). ``features [R, F]``: the state at each logged request (the same
         encoder the target reads; add the elapsed time if the horizon is in days)."""
-        z = self._design(traj, features)
-        z, lhs, rho, first = self._system(traj, z)
-        u, f = traj.n_users, z.shape[1]
-        a = lhs.T @ z + self._penalty(f, len(z))
-        b = z[first].sum(axis=0)
-        theta = _solve(a, b)
+        z, lhs, rho, first, theta = self._fit(traj, features)
+        u = traj.n_users
         w = z @ theta
         per_user_value = np.bincount(traj.user, weights=w * rho * traj.reward, minlength=u)
         mass = np.bincount(traj.user, weights=np.abs(w * rho), minlength=u)
@@ -142,8 +139,8 @@ class MarginalizedIS:
         est = make_estimate("MarginalizedIS", params, per_user_value, None, mass, alpha, 0, seed)
         if n_bootstrap <= 0 or u < 2:
             return est
-        boot = _refitted_bootstrap(traj, z, lhs, rho, first, self._penalty(f, len(z)),
-                                   n_bootstrap, seed)  # fmt: skip
+        penalty = self._penalty(z.shape[1], len(z))
+        boot = _refitted_bootstrap(traj, z, lhs, rho, first, penalty, n_bootstrap, seed)
         ci = (float(np.quantile(boot, alpha / 2)), float(np.quantile(boot, 1 - alpha / 2)))
         return replace(est, ci=ci, se=float(boot.std()), method="bootstrap-percentile (refitted)")
 
