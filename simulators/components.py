@@ -72,7 +72,9 @@ def _fit_choice(
     else:
         rows = np.arange(traj.n)
     losses = []
-    for _ in range(cfg.epochs):
+    per_epoch = -(-len(rows) // cfg.batch_size)
+    epochs = max(cfg.epochs, -(-cfg.min_steps // max(per_epoch, 1)))
+    for _ in range(epochs):
         perm = rng.permutation(rows)
         for start in range(0, len(perm), cfg.batch_size):
             idx = perm[start : start + cfg.batch_size]
@@ -111,7 +113,11 @@ def _fit_choice(
             w_no_click=nc.weight[0].numpy().copy(),
             b_no_click=float(nc.bias[0]),
         )
-    info: dict[str, Any] = {"final_train_loss": float(np.mean(losses[-20:]))}
+    info: dict[str, Any] = {
+        "final_train_loss": float(np.mean(losses[-20:])),
+        "choice_epochs": epochs,
+        "choice_steps": len(losses),
+    }
     if consumption_only:
         out, c0 = _calibrate_no_click(out, x, traj, cfg.assumed_click_rate, k_sim)
         info["no_click_utility"] = c0

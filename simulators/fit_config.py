@@ -16,7 +16,14 @@ class FitConfig:
     hidden: int = 32
     """Width of the two-tower choice model's query and item vectors."""
     epochs: int = 10
-    """Passes over the requests when fitting the choice model."""
+    """Passes over the requests when fitting the choice model (more on a small log: see
+    ``min_steps``)."""
+    min_steps: int = 1000
+    """At least this many gradient steps for the choice model, whatever the log's size.
+    A fixed number of epochs under-trains it on a small log: on 1,000 known-world users
+    10 epochs are ~370 steps, and the fitted simulator then overstated the logging
+    policy's click rate by 10% (0.567 against 0.515) and its value by 11-14%; at 1,110
+    steps both are within 1% (docs/simulators.md)."""
     batch_size: int = 2048
     """Requests per gradient step."""
     lr: float = 0.003
@@ -73,6 +80,8 @@ class FitConfig:
             raise ConfigError(f"repeats must be 'auto', 'allow' or 'forbid', got {self.repeats!r}")
         if self.hidden < 1 or self.epochs < 1 or self.batch_size < 1 or self.return_bins < 1:
             raise ConfigError("hidden, epochs, batch_size and return_bins must be >= 1")
+        if self.min_steps < 0:
+            raise ConfigError(f"min_steps must be >= 0, got {self.min_steps}")
         if not 0 < self.assumed_click_rate < 1:
             raise ConfigError(
                 f"assumed_click_rate must be in (0, 1), got {self.assumed_click_rate}"

@@ -65,7 +65,9 @@ def test_members_differ_and_their_spread_shrinks_as_the_logs_grow(world: KnownWo
             log, catalog, world.item_embeddings, FitConfig(horizon_days=20.0), k=4, seed=1
         )
         assert not np.allclose(members[0].choice.item_bias, members[1].choice.item_bias)
-        values = ensemble_values(members, policies, 300, seed=7)
+        # 3,000 simulated users per member: with 300 the members' Monte Carlo noise
+        # (not shared once their trajectories diverge) is as large as their spread.
+        values = ensemble_values(members, policies, 3000, seed=7)
         std[users] = {name: v["std"] for name, v in values.items()}
     for name in policies:
         assert std[1200][name] < std[100][name], std
