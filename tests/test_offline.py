@@ -100,3 +100,24 @@ def test_ope_refuses_a_policy_that_reads_latent_state() -> None:
     assert not isinstance(GreedyPolicy(), ScoredPolicy)
     with pytest.raises(InputError, match="reads the simulator's latent state"):
         evaluate_policy("greedy-oracle", GreedyPolicy(), world, req)  # type: ignore[arg-type]
+
+
+def test_model_based_in_the_true_world_is_its_monte_carlo_value() -> None:
+    """With the truth itself as every ensemble member, the model-based estimate is the
+    truth's Monte Carlo value on the same users, and its interval is that simulation's
+    own error widened by t with K - 1 degrees of freedom (hand-computed here)."""
+    from scipy import stats
+
+    from ltvrec.offline import model_based
+
+    world = KnownWorld(KnownWorldConfig(n_items=40, slate_size=3, horizon_days=10.0))
+    logging = PlackettLucePolicy(world.logging_scores(), world.slate_size)
+    est = model_based(logging, [world, world, world], n_users=200, seed=3)
+    run = evaluate(world, logging, 200, seed=3)
+    assert est.value == pytest.approx(run.value[0], rel=1e-12)
+    assert est.params["members"] == [pytest.approx(run.value[0])] * 3
+    mc = run.returns.std(ddof=1) / np.sqrt(200)
+    half = stats.t.ppf(0.975, 2) * mc
+    assert est.ci == pytest.approx((run.value[0] - half, run.value[0] + half))
+    with pytest.raises(ValueError, match=">= 2 ensemble members"):
+        model_based(logging, [world], n_users=10)
