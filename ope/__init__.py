@@ -5,7 +5,8 @@ against the Open Bandit Pipeline 0.4.1 on the same inputs (``tests/test_ope.py``
 Trajectory-level IS (trajectory IS, PDIS, weighted PDIS) is in
 :mod:`ltvrec.ope.sequential` with sequential and weighted DR; fitted Q evaluation in
 :mod:`ltvrec.ope.fqe`; marginalised importance sampling (a state-distribution ratio, no
-product of ratios over time) in :mod:`ltvrec.ope.marginal`.
+product of ratios over time) in :mod:`ltvrec.ope.marginal`; the pseudo-inverse slate
+estimator in :mod:`ltvrec.ope.pseudo_inverse`.
 """
 
 from ltvrec.ope.estimators import (
