@@ -24,7 +24,8 @@ rule afterwards).
 
     .venv/bin/python benchmarks/ope_coverage.py [--replicates 100] [--users 1000]
     .venv/bin/python benchmarks/ope_coverage.py --targets far --ppo runs/kw-default/seed0/ppo-true \
-        --replicates 50 --json runs/ope-far.json
+        --model minilm --members 3 --replicates 50 --json runs/ope-far.json
+    .venv/bin/python benchmarks/ope_coverage.py --summarize runs/ope-far.json  # + recommendations
 """
 
 from __future__ import annotations
@@ -86,6 +87,43 @@ def far_targets(world: KnownWorld, ppo: str | None, temps: list[float]) -> dict[
     return out
 
 
+def summarize(paths: list[str]) -> str:
+    """The tables of one study from its ``--json`` parts (replicates concatenated in the
+    order given), with the report's recommendation rule applied to every replicate."""
+    from ltvrec.ope_report import recommend
+
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+    truth = parts[0]["truth"]
+    users = parts[0]["args"]["users"]
+    results: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    diagnostics: dict[str, list[dict[str, Any]]] = {}
+    for part in parts:
+        for key, rows in part["rows"].items():
+            target, est = key.split("|")
+            results.setdefault((target, est), []).extend(rows)
+        for target, rows in part["diagnostics"].items():
+            diagnostics.setdefault(target, []).extend(rows)
+    lines = [table(truth, results), "", "| target | recommended (share of replicates) | "
+             "coverage of the recommended estimate | no answer |", "|---|---|---|---|"]  # fmt: skip
+    for target, diags in diagnostics.items():
+        picks: dict[str, int] = {}
+        hits = none = 0
+        for i, diag in enumerate(diags):
+            estimates = {e: rows[i] for (t, e), rows in results.items() if t == target}
+            rec = recommend({"estimates": estimates, **diag}, users)["estimator"]
+            picks[str(rec)] = picks.get(str(rec), 0) + 1
+            if rec is None:
+                none += 1
+            else:
+                lo, hi = estimates[rec]["ci"]
+                hits += lo <= truth[target] <= hi
+        share = ", ".join(f"{k} {v / len(diags):.0%}" for k, v in sorted(picks.items()))
+        lines.append(f"| {target} | {share} | {hits / len(diags):.2f} | {none / len(diags):.0%} |")
+    return f"{sum(len(v) for v in diagnostics.values()) // len(diagnostics)} replicates\n" + (
+        "\n".join(lines)
+    )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--replicates", type=int, default=100)
@@ -106,7 +144,12 @@ def main() -> None:
     p.add_argument("--truth-users", type=int, default=20_000)
     p.add_argument("--start", type=int, default=0, help="first replicate (to run in parts)")
     p.add_argument("--json", type=str, default=None, help="also write every replicate here")
+    p.add_argument("--summarize", type=str, nargs="+", default=None,
+                   help="only print the tables of these --json parts (one study)")  # fmt: skip
     args = p.parse_args()
+    if args.summarize:
+        print(summarize(args.summarize))
+        return
     world = KnownWorld()
     if args.model:
         from ltvrec.experiment import encode_titles

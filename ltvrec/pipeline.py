@@ -345,21 +345,27 @@ def _ope_lines(ope: dict[str, Any] | None) -> list[str]:
         "## Offline policy evaluation (a simulated log with known propensities)",
         "",
         "The log is drawn from the fitted simulator, so its own on-policy value is the truth "
-        'here; "(miss)" marks an interval that excludes it.',
+        'here; "(miss)" marks an interval that excludes it. "Read" is the report\'s '
+        "recommended estimate; \"model's opinion\" marks a policy the log's importance "
+        "weights cannot vouch for (its reason is in the OPE report).",
         "",
-        "| policy | weighted DR | FQE | simulator's own value |",
-        "|---|---|---|---|",
+        "| policy | read | weighted DR | FQE | model-based | simulator's own value |",
+        "|---|---|---|---|---|---|",
     ]
     for name, row in ope["policies"].items():
         cells = []
-        for key in ("weighted-dr", "fqe"):
+        for key in ("weighted-dr", "fqe", "model-based"):
             e = row["estimates"].get(key)
             miss = "" if not e or e.get("covers_truth", True) else " (miss)"
             cells.append(
                 f"{e['value']:.1f} [{e['ci'][0]:.1f}, {e['ci'][1]:.1f}]{miss}" if e else "-"
             )
+        rec = row.get("recommended") or {}
+        read = rec.get("estimator") or "none: the log cannot answer"
+        if rec.get("estimator") == "model-based":
+            read = "model-based (model's opinion)"
         t = row["truth"]
-        lines.append(f"| {name} | {cells[0]} | {cells[1]} | {t['value']:.1f} |")
+        lines.append(f"| {name} | {read} | {' | '.join(cells)} | {t['value']:.1f} |")
     n_warn = sum(len(r["warnings"]) for r in ope["policies"].values())
     lines += [
         "",
