@@ -272,7 +272,7 @@ def model_based(
     mean = float(values.mean())
     return Estimate(
         mean, sd, (mean - half, mean + half), 1 - alpha,
-        f"ensemble of {k} fits (t interval)", n_users, float(n_users), float("nan"), {},
+        f"ensemble of {k} fits (t interval)", n_users, float(n_users), float("nan"),
         "ModelBased", {"members": values.tolist()}, (mean - half, mean + half),
     )  # fmt: skip
 

@@ -35,9 +35,13 @@ from ltvrec.ope.feedback import BanditFeedback, SlateFeedback
 from ltvrec.ope.intervals import Estimate, make_estimate
 
 
-def _check_action_dist(fb: BanditFeedback, action_dist: np.ndarray) -> np.ndarray:
+def _check_action_dist(
+    fb: BanditFeedback, action_dist: np.ndarray, rows: int | None = None
+) -> np.ndarray:
+    """``action_dist [n, n_actions, len_list]`` (``rows`` instead of ``n``: a table shared
+    by every request) checked: finite, >= 0, summing to 1 over actions."""
     a = np.asarray(action_dist, dtype=np.float64)
-    want = (fb.n, fb.n_actions, fb.len_list)
+    want = (fb.n if rows is None else rows, fb.n_actions, fb.len_list)
     if a.shape != want:
         raise ValueError(
             f"expected action_dist of shape {want} (n, n_actions, len_list), got {a.shape}"
@@ -92,6 +96,31 @@ class Target:
             raise ValueError(f"expected estimated_rewards of shape {want}, got {q.shape}")
         dm = (pi[rows, :, fb.position] * q[rows, :, fb.position]).sum(axis=1)
         return cls(pi_logged, dm, q[rows, fb.action, fb.position])
+
+    @classmethod
+    def from_table(
+        cls,
+        fb: BanditFeedback,
+        table: np.ndarray,
+        reward_table: np.ndarray | None = None,
+    ) -> Target:
+        """A context-free target (the same ``pi(a | k)`` for every request, ``table
+        [n_actions, len_list]``, checked), and optionally a context-free reward model
+        ``q_hat(a, k)`` of the same shape: each per-request number is one ``take`` of the
+        flattened table at :attr:`BanditFeedback.slot`."""
+        want = (fb.n_actions, fb.len_list)
+        pi = np.asarray(table, dtype=np.float64)
+        if pi.shape != want:
+            raise ValueError(f"expected a target table of shape {want}, got {pi.shape}")
+        _check_action_dist(fb, pi[None], rows=1)
+        pi_logged = pi.ravel().take(fb.slot)
+        if reward_table is None:
+            return cls(pi_logged)
+        q = np.asarray(reward_table, dtype=np.float64)
+        if q.shape != want:
+            raise ValueError(f"expected a reward table of shape {want}, got {q.shape}")
+        dm = (pi * q).sum(axis=0).take(fb.position)
+        return cls(pi_logged, dm, q.ravel().take(fb.slot))
 
     def checked(self, fb: BanditFeedback) -> Target:
         pi = np.asarray(self.pi_logged, dtype=np.float64)

@@ -9,6 +9,7 @@ propensities the log carries.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -75,6 +76,13 @@ class BanditFeedback:
     @property
     def n(self) -> int:
         return len(self.reward)
+
+    @cached_property
+    def slot(self) -> np.ndarray:
+        """``[n]`` int64 ``action * len_list + position``: where each logged decision sits
+        in a flattened ``[n_actions, len_list]`` table (one ``take`` gathers a
+        context-free target's probabilities, :meth:`~ltvrec.ope.Target.from_table`)."""
+        return self.action * self.len_list + self.position
 
     @classmethod
     def from_log(cls, log: InteractionLog, catalog: ItemCatalog) -> BanditFeedback:
