@@ -46,6 +46,7 @@ from ltvrec.agents.evaluation import comparison_line, paired_comparison
 from ltvrec.agents.policies import PPOPolicy
 from ltvrec.agents.policy import SlateActorCriticPolicy
 from ltvrec.agents.train_ppo import TrainConfig, train
+from ltvrec.errors import ConfigError
 from ltvrec.experiment import encode_titles
 from ltvrec.interactions.io import atomic_path
 from ltvrec.interactions.schema import ItemCatalog
@@ -235,6 +236,12 @@ def run_cold_start(
     out.mkdir(parents=True, exist_ok=True)
     tcfg = train_config or TrainConfig(id_dropout=holdout)
     wcfg = world_config or KnownWorldConfig()
+    if wcfg.observe_latent:
+        raise ConfigError(
+            "world.observe_latent shows policies the simulator's latent state; it is for "
+            "training on the true world alone (the ceiling check), not for experiments "
+            "whose policies are built from logs"
+        )
     per_seed: list[dict[str, Any]] = []
     for seed in range(seeds):
         world_cfg = replace(wcfg, seed=wcfg.seed + seed)

@@ -38,6 +38,7 @@ from ltvrec.agents.evaluation import (
 )
 from ltvrec.agents.policies import PPOPolicy
 from ltvrec.agents.train_ppo import TrainConfig, train
+from ltvrec.errors import ConfigError
 from ltvrec.interactions.io import atomic_path
 from ltvrec.simulators import (
     FitConfig,
@@ -94,6 +95,12 @@ def run_experiment(
     out.mkdir(parents=True, exist_ok=True)
     tcfg = train_config or TrainConfig()
     wcfg = world_config or KnownWorldConfig()
+    if wcfg.observe_latent:
+        raise ConfigError(
+            "world.observe_latent shows policies the simulator's latent state; it is for "
+            "training on the true world alone (the ceiling check), not for experiments "
+            "whose policies are built from logs"
+        )
     runs: dict[str, list[PolicyValue]] = {}
     fidelity: list[dict[str, Any]] = []
     curves: dict[str, list[Any]] = {}

@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ltvrec.encoders.state import UserStateEncoder
+from ltvrec.encoders.state import Events, UserStateEncoder
 from ltvrec.errors import ConfigError
-from ltvrec.simulators.base import RNG, SessionSimulator, SimState, per_user
+from ltvrec.simulators.base import RNG, SessionSimulator, SimState, StepResult, per_user
 
 TOPIC_WORDS: dict[str, tuple[str, ...]] = {
     "sports": ("football", "marathon", "tennis", "goalkeeper", "stadium", "cycling"),
@@ -135,6 +135,11 @@ class KnownWorldConfig:
     engagement_decays: tuple[float, ...] = ()
     """Per-request decays of the observable state's engagement memory (``()``, the
     default: none; see encoders/state.py)."""
+    observe_latent: bool = False
+    """Append the users' latent state (topic interests, satisfaction, fatigue / 10) to
+    the observable state: what the oracles read, for the information-parity ceiling
+    check of the optimizer only (docs/agents.md). Nothing that is built from logs may
+    see it: the sim-to-real and cold-start experiments refuse it."""
     seed: int = 0
     """Seed of the items (topics, appeal, quality, titles, prices, logging noise)."""
 
@@ -207,6 +212,48 @@ def default_item_embeddings(items: KnownItems, dim: int, seed: int = 0) -> np.nd
     return PCAProjection.fit(raw, d, seed).transform(raw)
 
 
+class LatentColumnsEncoder(UserStateEncoder):
+    """The observable user state with the known world's latent state appended (topic
+    interests, satisfaction, fatigue): the encoder carries the trailing columns through
+    unchanged and :class:`KnownWorld` writes them after every step (``observe_latent``).
+    ``n_topics``: the width of the interest block."""
+
+    def __init__(
+        self,
+        item_embeddings: np.ndarray,
+        decay: float = 0.8,
+        engagement_decays: tuple[float, ...] = (),
+        n_topics: int = 0,
+    ) -> None:
+        self.extra = n_topics + 2
+        super().__init__(item_embeddings, decay, engagement_decays)
+
+    @property
+    def size(self) -> int:
+        return self.layout.size + self.extra
+
+    def start_session(
+        self, state: np.ndarray, hours_since_last: np.ndarray, mask: np.ndarray | None = None
+    ) -> np.ndarray:
+        base = self.layout.size
+        out = super().start_session(state[:, :base], hours_since_last, mask)
+        return np.concatenate([out, state[:, base:]], axis=1)
+
+    def observe(
+        self,
+        state: np.ndarray,
+        item: np.ndarray,
+        reward: np.ndarray,
+        mask: np.ndarray | None = None,
+    ) -> np.ndarray:
+        base = self.layout.size
+        out = super().observe(state[:, :base], item, reward, mask)
+        return np.concatenate([out, state[:, base:]], axis=1)
+
+    def from_events(self, events: Events) -> np.ndarray:
+        raise NotImplementedError("the latent columns are the simulator's, not the log's")
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
@@ -240,13 +287,41 @@ class KnownWorld(SessionSimulator):
         if emb.shape[0] != cfg.n_items:
             raise ValueError(f"expected {cfg.n_items} item embeddings, got {emb.shape[0]}")
         self.item_embeddings = np.asarray(emb, dtype=np.float32)
-        self.state_encoder = UserStateEncoder(
-            self.item_embeddings, decay=cfg.state_decay, engagement_decays=cfg.engagement_decays
+        self.state_encoder = (
+            LatentColumnsEncoder(
+                self.item_embeddings, cfg.state_decay, cfg.engagement_decays, cfg.n_topics
+            )
+            if cfg.observe_latent
+            else UserStateEncoder(
+                self.item_embeddings,
+                decay=cfg.state_decay,
+                engagement_decays=cfg.engagement_decays,
+            )
         )
         self.n_items = cfg.n_items
         self.slate_size = cfg.slate_size
         self.horizon_days = cfg.horizon_days
         self._pos_bias = -cfg.position_bias * np.arange(cfg.slate_size)
+
+    # ------------------------------------------------- latent state observed
+    def reset(self, n: int, rng: RNG) -> SimState:
+        return self._expose(super().reset(n, rng))
+
+    def step(self, state: SimState, slates: np.ndarray, rng: RNG) -> tuple[SimState, StepResult]:
+        nxt, result = super().step(state, slates, rng)
+        return self._expose(nxt), result
+
+    def _expose(self, state: SimState) -> SimState:
+        """With ``observe_latent``: the latent state written into the observation's last
+        :data:`LatentColumnsEncoder.extra` columns (else ``state`` unchanged)."""
+        if not self.config.observe_latent:
+            return state
+        lat = state.latent
+        obs = state.obs.copy()
+        obs[:, -(self.config.n_topics + 2) :] = np.column_stack(
+            [lat["interest"], lat["satisfaction"], lat["fatigue"] / 10.0]
+        )
+        return SimState(obs, state.time, state.latent, state.consumed)
 
     # ----------------------------------------------------------------- hooks
     def init_latent(self, n: int, rng: RNG) -> dict[str, np.ndarray]:
