@@ -3,6 +3,8 @@ the long-term trade-off it exists to create."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -138,3 +140,27 @@ def test_price_reward() -> None:
     _, r = w.step(state, RandomPolicy().act(w, state, rng), rng)
     c = r.clicked_item >= 0
     np.testing.assert_allclose(r.reward[c], w.items.price[r.clicked_item[c]])
+
+
+def test_observed_latent_state_is_the_worlds_and_changes_nothing_else(tmp_path: Path) -> None:
+    from ltvrec.errors import ConfigError
+    from ltvrec.experiment import run_experiment
+
+    plain = KnownWorld(KnownWorldConfig(n_items=40, slate_size=3))
+    seen = KnownWorld(KnownWorldConfig(n_items=40, slate_size=3, observe_latent=True))
+    s = plain.state_encoder.size
+    assert seen.state_encoder.size == s + 10 + 2
+    a, b = np.random.default_rng(0), np.random.default_rng(0)
+    x, y = plain.reset(16, a), seen.reset(16, b)
+    slates = np.tile(np.arange(3), (16, 1))
+    for _ in range(30):
+        x, rx = plain.step(x, slates, a)
+        y, ry = seen.step(y, slates, b)
+        np.testing.assert_array_equal(rx.reward, ry.reward)
+        np.testing.assert_array_equal(x.obs, y.obs[:, :s])  # the observable part is unchanged
+        lat = y.latent
+        np.testing.assert_allclose(y.obs[:, s : s + 10], lat["interest"], rtol=1e-6)
+        np.testing.assert_allclose(y.obs[:, -2], lat["satisfaction"], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(y.obs[:, -1], lat["fatigue"] / 10.0, rtol=1e-6)
+    with pytest.raises(ConfigError, match="observe_latent"):
+        run_experiment(1, tmp_path, world_config=KnownWorldConfig(observe_latent=True))
