@@ -1,7 +1,11 @@
 """What the trained policies of a cold-start run learned about quality: per seed and
 policy, the spread over items of the learned residual score (item tower + id bias)
 against the spread of the weighted baseline signals, and the Spearman correlation of
-the residual with true quality on the trained (old) items and on the new ones.
+the residual with true quality on the trained (old) items and on the new ones. Then the
+new items' whole scores (residual plus signals) against their true quality and against
+their long-term *worth* ``appeal + quality`` (the item part of the quality-aware
+oracle's score), beside the same correlations for the oracle's own scores: what a
+policy that maximises long-term value ranks new items by.
 
 Reads the policies ``ltvrec experiment cold-start`` saved (default world config; the
 same seeds, hold-out and MiniLM encodings are rebuilt), scores 500 fresh users' first
@@ -21,7 +25,7 @@ import torch as th
 from scipy import stats
 
 from ltvrec.agents.policies import load_policy
-from ltvrec.coldstart import HOLDOUT, held_out_split
+from ltvrec.coldstart import HOLDOUT, held_out_split, text_capacity
 from ltvrec.simulators import KnownWorldConfig
 
 
@@ -31,6 +35,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     args = parser.parse_args()
     base = KnownWorldConfig()
+    whole: list[str] = []
     print(
         "| seed | policy | signal weights | residual sd | weighted signal sd | "
         "rho(residual, quality) old items | new items |"
@@ -57,6 +62,11 @@ def main() -> None:
                 residual = (q @ prepared[:, :h].T + prepared[:, h]).numpy().mean(0)
                 w = policy.signal_weight.numpy()
                 signal = policy.signals(state, prepared[:, h + 1 :]).numpy().mean(0) @ w
+            score_new = (residual + signal)[len(old) :]
+            worth = items.appeal[new] + items.quality[new]
+            rho_q = stats.spearmanr(score_new, items.quality[new]).statistic
+            rho_w = stats.spearmanr(score_new, worth).statistic
+            whole.append(f"| {seed} | {name} | {rho_q:+.2f} | {rho_w:+.2f} |")
             r_old, r_new = residual[: len(old)], residual[len(old) :]
             rho_old = stats.spearmanr(r_old, items.quality[old]).statistic
             rho_new = stats.spearmanr(r_new, items.quality[new]).statistic
@@ -64,6 +74,20 @@ def main() -> None:
                 f"| {seed} | {name} | ({w[0]:.2f}, {w[1]:.2f}) | {residual.std():.2f} | "
                 f"{signal.std():.2f} | {rho_old:+.2f} | {rho_new:+.2f} |"
             )
+        state0 = world.reset(500, np.random.default_rng(0))
+        oracle = world.item_click_logits(state0).mean(0)[new] + items.quality[new]
+        worth = items.appeal[new] + items.quality[new]
+        whole.append(
+            f"| {seed} | quality-aware-oracle (oracle) | "
+            f"{stats.spearmanr(oracle, items.quality[new]).statistic:+.2f} | "
+            f"{stats.spearmanr(oracle, worth).statistic:+.2f} |"
+        )
+        text = text_capacity(emb, items.appeal + items.quality, old, new)
+        whole.append(f"| {seed} | ridge: text to TRUE appeal + quality (oracle) | | {text:+.2f} |")
+    print("\nNew items' whole scores (mean over the same 500 first states):\n")
+    print("| seed | policy | rho(score, quality) | rho(score, appeal + quality) |")
+    print("|---|---|---|---|")
+    print("\n".join(whole))
 
 
 if __name__ == "__main__":

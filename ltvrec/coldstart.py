@@ -195,10 +195,11 @@ def _run(
     }
 
 
-def _text_capacity(emb: np.ndarray, quality: np.ndarray, old: np.ndarray, new: np.ndarray) -> float:
-    """How much of the new items' true quality their text vectors carry: Spearman, on the
-    new items, of a ridge regression from text vector to TRUE quality fitted on the old
-    items (an oracle reference: it reads the truth; no log-buildable policy can)."""
+def text_capacity(emb: np.ndarray, quality: np.ndarray, old: np.ndarray, new: np.ndarray) -> float:
+    """How much of the new items' true quality (or any other item truth) their text
+    vectors carry: Spearman, on the new items, of a ridge regression from text vector to
+    the TRUE values fitted on the old items (an oracle reference: it reads the truth; no
+    log-buildable policy can)."""
     e = np.c_[emb, np.ones(len(emb))].astype(np.float64)
     a = e[old]
     coef = np.linalg.solve(a.T @ a + np.eye(e.shape[1]), a.T @ quality[old])
@@ -308,7 +309,7 @@ def run_cold_start(
             "seed": seed,
             "n_new": len(new),
             "policies": {},
-            "text_quality_oracle": _text_capacity(emb, items.quality, old, new),
+            "text_quality_oracle": text_capacity(emb, items.quality, old, new),
         }
         for name, policy in policies.items():
             logger.info(f"seed {seed}: evaluating {name} on {eval_users} true-world users")
