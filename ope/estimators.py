@@ -26,7 +26,7 @@ len_list]``; a reward model ``q_hat [n, n_actions, len_list]``; importance weigh
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -67,15 +67,18 @@ class Target:
         dm: ``sum_a pi(a | x_i, k_i) q_hat(x_i, a, k_i)`` (DM/DR family), or None.
         q_logged: ``q_hat(x_i, a_i, k_i)`` (DR family), or None.
 
-    Build it from OBP's dense layout with :meth:`from_action_dist`, or directly when the
-    caller can compute the three per-request numbers cheaper (a context-free target, a
-    policy that scores only the logged candidates): the fast path, ``[n]`` not
-    ``[n, n_actions, len_list]``.
+    Build it from OBP's dense layout with :meth:`from_action_dist`, from a context-free
+    table ``[n_actions, len_list]`` with :meth:`from_table`, or directly when the caller
+    can compute the three per-request numbers cheaper (a policy that scores only the
+    logged candidates): the fast path, ``[n]`` not ``[n, n_actions, len_list]``.
     """
 
     pi_logged: np.ndarray
     dm: np.ndarray | None = None
     q_logged: np.ndarray | None = None
+    _validated: bool = field(default=False, repr=False, compare=False)
+    """Built by :meth:`from_action_dist` or :meth:`from_table`, whose inputs were checked:
+    :meth:`checked` need not pass over the ``[n]`` arrays again."""
 
     @classmethod
     def from_action_dist(
@@ -89,13 +92,13 @@ class Target:
         rows = np.arange(fb.n)
         pi_logged = pi[rows, fb.action, fb.position]
         if estimated_rewards is None:
-            return cls(pi_logged)
+            return cls(pi_logged, _validated=True)
         q = np.asarray(estimated_rewards, dtype=np.float64)
         want = (fb.n, fb.n_actions, fb.len_list)
         if q.shape != want:
             raise ValueError(f"expected estimated_rewards of shape {want}, got {q.shape}")
         dm = (pi[rows, :, fb.position] * q[rows, :, fb.position]).sum(axis=1)
-        return cls(pi_logged, dm, q[rows, fb.action, fb.position])
+        return cls(pi_logged, dm, q[rows, fb.action, fb.position], _validated=True)
 
     @classmethod
     def from_table(
@@ -115,14 +118,18 @@ class Target:
         _check_action_dist(fb, pi[None], rows=1)
         pi_logged = pi.ravel().take(fb.slot)
         if reward_table is None:
-            return cls(pi_logged)
+            return cls(pi_logged, _validated=True)
         q = np.asarray(reward_table, dtype=np.float64)
         if q.shape != want:
             raise ValueError(f"expected a reward table of shape {want}, got {q.shape}")
         dm = (pi * q).sum(axis=0).take(fb.position)
-        return cls(pi_logged, dm, q.ravel().take(fb.slot))
+        return cls(pi_logged, dm, q.ravel().take(fb.slot), _validated=True)
 
     def checked(self, fb: BanditFeedback) -> Target:
+        """This target, its arrays checked against ``fb`` (shapes ``[n]``, probabilities in
+        [0, 1]); a target built from checked inputs is returned as it is."""
+        if self._validated and len(self.pi_logged) == fb.n:
+            return self
         pi = np.asarray(self.pi_logged, dtype=np.float64)
         if pi.shape != (fb.n,):
             raise ValueError(f"expected pi_logged of shape ({fb.n},), got {pi.shape}")
