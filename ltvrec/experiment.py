@@ -83,6 +83,7 @@ def run_experiment(
     eval_users: int = 2000,
     model: str = "minilm",
     train_true: bool = True,
+    fit_config: FitConfig | None = None,
 ) -> dict[str, Any]:
     """Run the experiment for seeds 0..seeds-1; write ``report.md``, ``report.json`` and
     ``learning_curves.png`` into ``out``; return the report.
@@ -90,11 +91,14 @@ def run_experiment(
     Args:
         train_true: also train PPO on the true world (the ceiling check; doubles the
             training time).
+        fit_config: how the simulator is fitted (``horizon_days`` and ``seed`` are set
+            per seed).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tcfg = train_config or TrainConfig()
     wcfg = world_config or KnownWorldConfig()
+    fcfg = fit_config or FitConfig()
     if wcfg.observe_latent:
         raise ConfigError(
             "world.observe_latent shows policies the simulator's latent state; it is for "
@@ -116,8 +120,13 @@ def run_experiment(
         log = simulate_log(world, logging, log_users, seed=seed)
         logger.info(f"seed {seed}: fitting the simulator on {log.n_requests:,} requests")
         fitted = fit_simulator(
-            log, catalog, emb, FitConfig(horizon_days=wcfg.horizon_days, seed=seed)
+            log, catalog, emb, replace(fcfg, horizon_days=wcfg.horizon_days, seed=seed)
         )
+        if fitted.item_embeddings.shape != emb.shape:
+            # The fit appended what it learned per item (item consequences): every
+            # policy, trained or built from the fit, reads states made of those vectors,
+            # so the truth shows its users' states through them too (observation only).
+            world = KnownWorld(world_cfg, item_embeddings=fitted.item_embeddings)
         cfg = replace(tcfg, seed=seed)
         policies: dict[str, SimPolicy] = {}
         trained = [("ppo-fitted", fitted)] + ([("ppo-true", world)] if train_true else [])
@@ -161,6 +170,7 @@ def run_experiment(
         "text_model": model,
         "train_config": {**asdict(tcfg), "hidden": list(tcfg.hidden)},
         "world_config": asdict(wcfg),
+        "fit_config": asdict(fcfg),
         "table": rows,
         "comparisons": comparisons,
         "fidelity_where_policies_go": _fidelity_summary(fidelity),
@@ -234,7 +244,13 @@ def _write(report: dict[str, Any], out: Path) -> None:
         f"{report['seeds']} seeds (each: its own world items, logs, fit, training and users); "
         f"per seed {report['log_users']} logged users, PPO "
         f"{report['train_config']['steps']:,} steps, {report['eval_users_per_seed']} fresh "
-        f"true-world users per policy; item text encoder: {report['text_model']}.",
+        f"true-world users per policy; item text encoder: {report['text_model']}"
+        + (
+            "; item vectors carry each item's consequence estimated from the logs "
+            "(`fit.item_consequences`)."
+            if report["fit_config"]["item_consequences"]
+            else "."
+        ),
         "",
         "Every value is measured in the TRUE known world: clicks (or reward) per user over "
         f"the {report['world_config']['horizon_days']:g}-day horizon. The pooled-user CI is "

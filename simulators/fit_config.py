@@ -59,6 +59,12 @@ class FitConfig:
     exponential rate; docs/simulators.md measures both."""
     state_decay: float = 0.8
     """Decay of the interest mean in the user state."""
+    item_consequences: bool = False
+    """Estimate from the log what consuming each item does to the user afterwards (its
+    coefficient in a model of the session ending, :mod:`ltvrec.simulators.consequence`,
+    with the decay ``state_decay`` and the penalty ``ridge``) and append it to the item
+    vectors, so the state and every component model read it; docs/simulators.md
+    measures it."""
     engagement_decays: tuple[float, ...] = ()
     """Per-request decays of the state's engagement memory, which every component model
     then reads (``()``, the default: none; see encoders/state.py)."""

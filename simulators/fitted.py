@@ -27,6 +27,10 @@ replayed by :mod:`ltvrec.simulators.replay`; this module assembles and saves the
   ends are *censored* (their likelihood term is the survival probability), never
   labelled as churned.
 - **state transition**: the same user-state encoder as everywhere else.
+- **item consequences** (``item_consequences``, off by default): what consuming each
+  item does to the user afterwards, estimated from the log
+  (:mod:`ltvrec.simulators.consequence`) and appended to the item vectors, which the
+  simulator then carries (``item_embeddings`` has one more column than the text's).
 
 Saved as ``simulator.safetensors`` + ``simulator.json`` (config, provenance, metrics,
 assumptions); no pickle.
@@ -62,6 +66,7 @@ from ltvrec.simulators.components import (
     leave_log_likelihood,
     return_log_likelihood,
 )
+from ltvrec.simulators.consequence import item_consequences, with_consequences
 from ltvrec.simulators.fit_config import FitConfig
 from ltvrec.simulators.replay import Trajectories, replay_log
 
@@ -400,6 +405,20 @@ def fit_simulator(
 
     encoder = UserStateEncoder(emb, decay=cfg.state_decay, engagement_decays=cfg.engagement_decays)
     traj = replay_log(log, catalog, encoder)
+    consequence_info: dict[str, Any] = {}
+    if cfg.item_consequences:
+        # The consequences are estimated on the text-only state, then become a column of
+        # the item vectors: the log is replayed again so every state carries it.
+        std = Standardizer.fit(traj.after)
+        consequence = item_consequences(
+            traj, std(traj.after), catalog.n_items, cfg.state_decay, cfg.ridge
+        )
+        emb = with_consequences(emb, consequence)
+        encoder = UserStateEncoder(
+            emb, decay=cfg.state_decay, engagement_decays=cfg.engagement_decays
+        )
+        traj = replay_log(log, catalog, encoder)
+        consequence_info = {"items_with_consequence": int((consequence != 0).sum())}
     std = Standardizer.fit(traj.before)
     xb, xa = std(traj.before), std(traj.after)
     choice, choice_info = _fit_choice(traj, xb, emb, cfg, consumption_only, k_sim)
@@ -435,6 +454,7 @@ def fit_simulator(
             "allow_repeats": allow_repeats,
             **choice_info,
             **ret_info,
+            **consequence_info,
         },
         "assumptions": assumptions,
     }

@@ -15,6 +15,7 @@ MODULES = [
     "ltvrec.encoders.cache",
     "ltvrec.encoders.state",
     "ltvrec.simulators.known_world",
+    "ltvrec.simulators.consequence",
     "ltvrec.envs",
     "ltvrec.envs.spaces",
     "ltvrec.envs.sb3",

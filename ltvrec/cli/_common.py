@@ -58,6 +58,13 @@ def split_sets(sets: list[str] | None) -> tuple[list[str], list[str]]:
     return world, [s for s in sets or [] if not s.startswith("world.")]
 
 
+def take_prefixed(sets: list[str], prefix: str) -> tuple[list[str], list[str]]:
+    """``--set`` values split into those starting with ``prefix`` (``fit.``; prefix
+    dropped) and the rest."""
+    ours = [s.removeprefix(prefix) for s in sets if s.startswith(prefix)]
+    return ours, [s for s in sets if not s.startswith(prefix)]
+
+
 def split_list(text: str) -> list[str]:
     """``"a, b,,c"`` -> ``["a", "b", "c"]``."""
     return [p.strip() for p in text.split(",") if p.strip()]

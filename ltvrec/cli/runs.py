@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from ltvrec.cli._common import ConfigOpt, SetOpt, WorldOpt, say, split_sets, steps
+from ltvrec.cli._common import (
+    ConfigOpt,
+    SetOpt,
+    WorldOpt,
+    say,
+    split_sets,
+    steps,
+    take_prefixed,
+)
 
 experiment_app = typer.Typer(help="End-to-end experiments.", no_args_is_help=True)
 
@@ -72,22 +80,34 @@ def experiment_known_world(
     """Logs -> encode -> fit -> PPO on the fitted simulator -> evaluate in the true world.
 
     ``--set key=value`` sets a training field; ``--set world.key=value`` a field of the
-    known world (e.g. ``world.n_items=800``, ``world.quality_effect=0``)."""
+    known world (e.g. ``world.n_items=800``, ``world.quality_effect=0``); ``--set
+    fit.key=value`` a field of the simulator's fit (e.g. ``fit.item_consequences=true``)."""
     from ltvrec.agents.train_ppo import TrainConfig
     from ltvrec.config import load_config
     from ltvrec.errors import InputError
     from ltvrec.experiment import run_experiment
+    from ltvrec.simulators import FitConfig
     from ltvrec.simulators.known_world import KnownWorldConfig
 
     if seeds < 1:
         raise InputError(f"--seeds must be >= 1, got {seeds}")
-    world_sets, train_sets = split_sets(set_)
+    world_sets, other_sets = split_sets(set_)
+    fit_sets, train_sets = take_prefixed(other_sets, "fit.")
     flags = [f"steps={steps_}"] if steps_ is not None else []
     cfg = load_config(TrainConfig, config, [*flags, *train_sets])
     wcfg = load_config(KnownWorldConfig, world_config, world_sets)
+    fcfg = load_config(FitConfig, None, fit_sets)
     with steps():
         report = run_experiment(
-            seeds, out, cfg, wcfg, log_users, eval_users, model, train_true=train_true
+            seeds,
+            out,
+            cfg,
+            wcfg,
+            log_users,
+            eval_users,
+            model,
+            train_true=train_true,
+            fit_config=fcfg,
         )
     say((out / "report.md").read_text())
     c = report["comparisons"]["ppo-fitted vs greedy-model"]

@@ -1,0 +1,103 @@
+"""What consuming an item does to the user afterwards, estimated per item from the log.
+
+A title tells whether an item is *about* football; it does not tell whether this article
+leaves its readers satisfied or annoyed. In the known world that is each item's quality,
+and the whole long-term trade-off rests on it (docs/agents.md, "What the oracle
+needs"): a fitted simulator whose state holds only text vectors cannot tell two
+clickbait items apart, so it cannot value a policy that picks the better one. The logs
+can: users who consumed a good item stay longer.
+
+The estimate: a logistic regression of "the session ended after this request" on the
+standardised state after the request (what the leave model reads) plus, per item ``j``,
+the decayed count of the user's past consumptions of ``j``,
+
+    E[t, j] = sum over consumptions of j at requests t' <= t of decay^(t - t')
+
+(requests counted over the user's whole history, sessions included, since a
+satisfaction-like effect outlives a session), with the L2 penalty of the leave model.
+The consequence of item ``j`` is minus its coefficient: positive for items after which
+users stay. Items never consumed get 0 (the penalty keeps their coefficient there).
+
+:func:`with_consequences` appends it, scaled to the text columns' typical size, to the
+item vectors, so every block of the user state built from consumed items (``interest``,
+``last_item``) and every component model that reads the state or the item vectors sees
+it. Measured in docs/simulators.md ("Item consequences").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from ltvrec.simulators.replay import Trajectories
+
+MIN_WEIGHT = 0.01
+"""Exposure weights below this are dropped (``decay^age`` past it adds nothing)."""
+
+
+def consumption_exposure(traj: Trajectories, n_items: int, decay: float) -> sp.csr_matrix:
+    """``[R, N]`` sparse ``E[t, j]``: the decayed count of the user's consumptions of item
+    ``j`` at requests up to and including ``t`` (weight ``decay^(t - t')``).
+
+    ``traj``'s rows are sorted by user then time, so the request ``lag`` rows after a
+    consumption belongs to the same user exactly when ``user`` agrees there.
+
+    >>> from types import SimpleNamespace
+    >>> t = SimpleNamespace(n=4, user=np.array([0, 0, 0, 1]), clicked_item=np.array([1, -1, 0, -1]))
+    >>> consumption_exposure(t, 2, 0.5).toarray().tolist()
+    [[0.0, 1.0], [0.0, 0.5], [1.0, 0.25], [0.0, 0.0]]
+    """
+    if not 0 < decay < 1:
+        raise ValueError(f"expected a decay in (0, 1), got {decay}")
+    src = np.flatnonzero(traj.clicked_item >= 0)
+    items = traj.clicked_item[src]
+    rows, cols, vals = [], [], []
+    lags = int(np.floor(np.log(MIN_WEIGHT) / np.log(decay))) + 1
+    for lag in range(lags):
+        dst = src + lag
+        ok = dst < traj.n
+        ok[ok] = traj.user[dst[ok]] == traj.user[src[ok]]
+        rows.append(dst[ok])
+        cols.append(items[ok])
+        vals.append(np.full(int(ok.sum()), decay**lag))
+    return sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(traj.n, n_items),
+    )
+
+
+def item_consequences(
+    traj: Trajectories, x_after: np.ndarray, n_items: int, decay: float, ridge: float
+) -> np.ndarray:
+    """``[N]`` each item's consequence: minus its coefficient on the decayed consumption
+    count in a logistic model of the session ending (see the module docstring).
+
+    Args:
+        traj: the replayed log.
+        x_after: ``[R, S]`` the standardised states after each request.
+        decay: per-request decay of a consumption's effect, in (0, 1).
+        ridge: L2 penalty (``C = 1 / ridge`` in scikit-learn's terms).
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    y = traj.session_end.astype(int)
+    if y.min() == y.max() or not (traj.clicked_item >= 0).any():
+        return np.zeros(n_items)
+    exposure = consumption_exposure(traj, n_items, decay)
+    x = sp.hstack([sp.csr_matrix(x_after), exposure]).tocsr()
+    model = LogisticRegression(C=1.0 / ridge, max_iter=2000).fit(x, y)
+    return -model.coef_[0][x_after.shape[1] :].copy()
+
+
+def with_consequences(item_vectors: np.ndarray, consequence: np.ndarray) -> np.ndarray:
+    """``[N, d + 1]``: the item vectors with the consequence appended as the last column,
+    rescaled so that its standard deviation over items is the text columns' median one
+    (a column far larger or smaller than the rest would dominate, or vanish under, the
+    L2 penalties of the models that read it)."""
+    emb = np.asarray(item_vectors, dtype=np.float32)
+    c = np.asarray(consequence, dtype=np.float64)
+    if c.shape != (emb.shape[0],):
+        raise ValueError(f"expected one consequence per item ({emb.shape[0]}), got {c.shape}")
+    sd = float(c.std())
+    scale = float(np.median(emb.std(axis=0))) / sd if sd > 0 else 0.0
+    return np.hstack([emb, ((c - c.mean()) * scale)[:, None].astype(np.float32)])
