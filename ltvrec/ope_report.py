@@ -300,14 +300,16 @@ def refit_ensemble(
 
     from ltvrec.simulators.ensemble import fit_ensemble
     from ltvrec.simulators.fit_config import FitConfig
-    from ltvrec.simulators.fitted import fit_config_of
+    from ltvrec.simulators.fitted import fit_config_of, fitted_from_vectors
 
+    vectors = simulator.item_embeddings
     if isinstance(simulator, FittedSimulator):
         cfg = replace(fit_config_of(simulator), seed=seed)
+        vectors = fitted_from_vectors(simulator)
     else:
         cfg = FitConfig(horizon_days=simulator.horizon_days, seed=seed)
     logger.info(f"model-based estimate: fitting {members} simulators on resampled users")
-    return fit_ensemble(log, catalog, simulator.item_embeddings, cfg, members, seed)
+    return fit_ensemble(log, catalog, vectors, cfg, members, seed)
 
 
 # ------------------------------------------------------------------------------ writing

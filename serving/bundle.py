@@ -445,6 +445,7 @@ def export_trained(
     from ltvrec.agents.policies import trained_on
     from ltvrec.encoders.items import ItemEncoding, PCAProjection
     from ltvrec.encoders.text import HashingTextEncoder, encoder_from_identity
+    from ltvrec.simulators.fitted import FittedSimulator, fit_config_of
     from ltvrec.simulators.known_world import KnownWorld
     from ltvrec.simulators.load import load_simulator
 
@@ -456,6 +457,12 @@ def export_trained(
     projection: Any = None
     texts: list[str] | None
     if items is not None:
+        if isinstance(simulator, FittedSimulator) and fit_config_of(simulator).item_consequences:
+            raise BundleError(
+                "this simulator's item vectors carry each item's consequence estimated from "
+                "the logs (item_consequences), which a new title alone cannot give; export "
+                "without --items (no new items by text) or fit without item_consequences"
+            )
         encoding = ItemEncoding.load(items)
         if not np.allclose(encoding.embeddings, simulator.item_embeddings, atol=1e-6):
             raise BundleError(

@@ -7,14 +7,12 @@ leave, and return; plus the held-out likelihoods the component studies compare
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from ltvrec.simulators.fit_config import FitConfig
 from ltvrec.simulators.replay import Trajectories
-
-if TYPE_CHECKING:
-    from ltvrec.simulators.fit_config import FitConfig
 
 
 @dataclass(frozen=True)

@@ -490,7 +490,7 @@ def report_for_saved(
     fit config and item vectors) on the data set it was fitted on, written to ``out``."""
     from ltvrec.errors import InputError
     from ltvrec.interactions.datasets import load
-    from ltvrec.simulators.fitted import fit_config_of
+    from ltvrec.simulators.fitted import fit_config_of, fitted_from_vectors
 
     sim = FittedSimulator.load(sim_dir)
     ds = load(data)
@@ -503,7 +503,7 @@ def report_for_saved(
     report, _ = fidelity_report(
         ds.log,
         ds.catalog,
-        sim.item_embeddings,
+        fitted_from_vectors(sim),
         fit_config_of(sim),
         test_fraction,
         n_sim_users=n_sim_users,

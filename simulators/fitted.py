@@ -534,6 +534,14 @@ def fit_dataset(
     return sim
 
 
+def fitted_from_vectors(sim: FittedSimulator) -> np.ndarray:
+    """The item vectors ``sim`` was fitted from: its own, less the consequence column
+    its fit appended (``item_consequences``). Refitting the same recipe starts here."""
+    if fit_config_of(sim).item_consequences:
+        return sim.item_embeddings[:, :-1]
+    return sim.item_embeddings
+
+
 def fit_config_of(sim: FittedSimulator) -> FitConfig:
     """The :class:`FitConfig` a saved simulator was fitted with (fields this version
     does not know are dropped; missing ones take their defaults)."""

@@ -5,6 +5,7 @@ world where quality does nothing."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -12,6 +13,8 @@ import pytest
 from scipy import stats
 
 from ltvrec.encoders.state import UserStateEncoder
+from ltvrec.ope_report import refit_ensemble
+from ltvrec.serving.bundle import BundleError, export_trained
 from ltvrec.simulators import (
     FitConfig,
     KnownWorld,
@@ -21,12 +24,13 @@ from ltvrec.simulators import (
     known_world_catalog,
     simulate_log,
 )
-from ltvrec.simulators.components import Standardizer
+from ltvrec.simulators.components import Standardizer, fit_leave_and_return
 from ltvrec.simulators.consequence import (
     consumption_exposure,
     item_consequences,
     with_consequences,
 )
+from ltvrec.simulators.fitted import fitted_from_vectors
 from ltvrec.simulators.replay import replay_log
 
 
@@ -98,3 +102,28 @@ def test_no_consequence_is_found_where_quality_does_nothing() -> None:
     x_after = Standardizer.fit(traj.after)(traj.after)
     c = item_consequences(traj, x_after, world.n_items, 0.8, 1.0)
     assert abs(stats.spearmanr(c, world.items.quality)[0]) < 0.2
+
+
+def test_refits_start_from_the_text_vectors_not_the_appended_ones(tmp_path: Path) -> None:
+    """The OPE report's ensemble and ``ltvrec sim report`` refit a saved simulator's
+    recipe: with item consequences, from the vectors it was fitted from (one column
+    less), so each refit appends its own consequence once; serving new titles is
+    refused, since a title alone gives no consequence."""
+    world, log = _log(KnownWorldConfig(n_items=60, horizon_days=10.0), 300)
+    catalog = known_world_catalog(world.items.titles, world.items.price)
+    # The plumbing is under test, not the fit: one epoch of the choice model.
+    cfg = FitConfig(horizon_days=10.0, item_consequences=True, min_steps=0, epochs=1)
+    sim = fit_simulator(log, catalog, world.item_embeddings, cfg)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(fitted_from_vectors(sim), world.item_embeddings)
+    # The held-out comparison (benchmarks/consequence_likelihood.py) fits the leave and
+    # return models alone, with the default settings.
+    enc = UserStateEncoder(sim.item_embeddings)
+    _, leave, _ = fit_leave_and_return(replay_log(log, catalog, enc))  # type: ignore[arg-type]
+    assert leave.coef.shape == (enc.size,)
+    members = refit_ensemble(log, catalog, sim, 2)
+    assert all(m.item_embeddings.shape == sim.item_embeddings.shape for m in members)
+    sim.save(tmp_path / "sim")
+    with pytest.raises(BundleError, match="a new title alone cannot give"):
+        export_trained(
+            tmp_path / "none", tmp_path / "b", env="fitted", sim=tmp_path / "sim", items=tmp_path
+        )
