@@ -66,7 +66,7 @@ from ltvrec.simulators.components import (
     leave_log_likelihood,
     return_log_likelihood,
 )
-from ltvrec.simulators.consequence import item_consequences, with_consequences
+from ltvrec.simulators.consequence import cross_fitted
 from ltvrec.simulators.fit_config import FitConfig
 from ltvrec.simulators.replay import Trajectories, replay_log
 
@@ -407,17 +407,9 @@ def fit_simulator(
     traj = replay_log(log, catalog, encoder)
     consequence_info: dict[str, Any] = {}
     if cfg.item_consequences:
-        # The consequences are estimated on the text-only state, then become a column of
-        # the item vectors: the log is replayed again so every state carries it.
-        std = Standardizer.fit(traj.after)
-        consequence = item_consequences(
-            traj, std(traj.after), catalog.n_items, cfg.state_decay, cfg.ridge
-        )
-        emb = with_consequences(emb, consequence)
-        encoder = UserStateEncoder(
-            emb, decay=cfg.state_decay, engagement_decays=cfg.engagement_decays
-        )
-        traj = replay_log(log, catalog, encoder)
+        # Estimated on the text-only state, the consequences become a column of the item
+        # vectors; the training states carry them cross-fitted (see cross_fitted).
+        emb, traj, consequence = cross_fitted(log, catalog, emb, traj, cfg)
         consequence_info = {"items_with_consequence": int((consequence != 0).sum())}
     std = Standardizer.fit(traj.before)
     xb, xa = std(traj.before), std(traj.after)

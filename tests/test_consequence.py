@@ -27,6 +27,7 @@ from ltvrec.simulators import (
 from ltvrec.simulators.components import Standardizer, fit_leave_and_return
 from ltvrec.simulators.consequence import (
     consumption_exposure,
+    cross_fitted,
     item_consequences,
     with_consequences,
 )
@@ -127,3 +128,25 @@ def test_refits_start_from_the_text_vectors_not_the_appended_ones(tmp_path: Path
         export_trained(
             tmp_path / "none", tmp_path / "b", env="fitted", sim=tmp_path / "sim", items=tmp_path
         )
+
+
+def test_training_states_carry_the_consequences_estimated_without_their_user() -> None:
+    world, log = _log(KnownWorldConfig(n_items=60, horizon_days=10.0), 400)
+    catalog = known_world_catalog(world.items.titles, world.items.price)
+    emb = world.item_embeddings
+    text = replay_log(log, catalog, UserStateEncoder(emb))  # type: ignore[arg-type]
+    cfg = FitConfig(horizon_days=10.0, seed=3)
+    vectors, traj, full = cross_fitted(log, catalog, emb, text, cfg)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(vectors, with_consequences(emb, full))
+    # The folds as cross_fitted draws them, and each fold's out-of-fold estimate.
+    fold = np.random.default_rng(3).integers(0, 2, int(text.user.max()) + 1)[text.user]
+    x_after = Standardizer.fit(text.after)(text.after)
+    last = UserStateEncoder(vectors).layout.blocks["last_item"].stop - 1
+    clicked = text.clicked_item >= 0
+    for k in (0, 1):
+        other = item_consequences(text, x_after, 60, 0.8, 1.0, rows=fold != k)
+        column = with_consequences(emb, other, like=full)[:, -1]
+        rows = clicked & (fold == k)
+        np.testing.assert_allclose(traj.after[rows, last], column[text.clicked_item[rows]])
+        assert not np.allclose(column, vectors[:, -1])  # the folds' estimates differ
+    np.testing.assert_array_equal(traj.session_end, text.session_end)
