@@ -231,6 +231,13 @@ class SessionSimulator:
         is standard normal noise for models that need it."""
         return (item >= 0).astype(np.float64)
 
+    def after_choice(
+        self, state: SimState, slates: np.ndarray, position: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """The latent state once the user has seen ``slates`` and clicked ``position``
+        (-1: nothing), before the request's other consequences (:meth:`after_request`)."""
+        return state.latent
+
     def after_request(
         self, state: SimState, item: np.ndarray, reward: np.ndarray
     ) -> dict[str, np.ndarray]:
@@ -278,6 +285,9 @@ class SessionSimulator:
         normal = np.sqrt(-2.0 * np.log(u[:, k + 4])) * np.cos(2.0 * np.pi * u[:, k + 5])
         reward = np.where(clicked, self.reward(state, item, normal), 0.0)
 
+        seen = self.after_choice(state, slates, pos)
+        if seen is not state.latent:
+            state = SimState(state.obs, state.time, seen, state.consumed)
         latent = self.after_request(state, item, reward)
         obs = self.state_encoder.observe(state.obs, item, reward)
         consumed = state.consumed

@@ -48,14 +48,27 @@ def _fit_choice(
     cfg: FitConfig,
     consumption_only: bool,
     k_sim: int,
+    history: np.ndarray | None = None,
+    extra: np.ndarray | None = None,
 ) -> tuple[ChoiceParams, dict[str, Any]]:
+    """Fit the two-tower choice model on standardised states ``x``.
+
+    Args:
+        history: ``[S]`` bool, the state columns built from consumed items; unless
+            ``cfg.choice_history`` is 'consumed' the user tower does not read them (their
+            weights are 0, so the simulator's full state gives the same utilities as the
+            masked one did).
+        extra: ``[R, e]`` further standardised inputs of the user tower only (the
+            residual interest); their weights come back as ``info["extra_wq"]`` ``[e, h]``.
+    """
     import torch
 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     s_dim, n_items = x.shape[1], items.shape[0]
+    e_dim = 0 if extra is None else extra.shape[1]
     k_log = traj.slates.shape[1]
-    q = torch.nn.Linear(s_dim, cfg.hidden)
+    q = torch.nn.Linear(s_dim + e_dim, cfg.hidden)
     v = torch.nn.Linear(items.shape[1], cfg.hidden, bias=False)
     bias = torch.nn.Parameter(torch.zeros(n_items))
     pos = torch.nn.Parameter(torch.zeros(max(k_log, k_sim)))
@@ -64,6 +77,12 @@ def _fit_choice(
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     emb = torch.as_tensor(items, dtype=torch.float32)
     xt = torch.as_tensor(x, dtype=torch.float32)
+    hidden_cols = np.zeros(s_dim, dtype=bool)
+    if cfg.choice_history != "consumed" and history is not None:
+        hidden_cols = np.asarray(history, dtype=bool)
+    xq = xt.masked_fill(torch.as_tensor(hidden_cols)[None, :], 0.0)
+    if extra is not None:
+        xq = torch.cat([xq, torch.as_tensor(extra, dtype=torch.float32)], dim=1)
 
     if consumption_only:
         rows = np.flatnonzero(traj.clicked_item >= 0)
@@ -76,7 +95,7 @@ def _fit_choice(
         perm = rng.permutation(rows)
         for start in range(0, len(perm), cfg.batch_size):
             idx = perm[start : start + cfg.batch_size]
-            qb = q(xt[idx])  # [B, h]
+            qb = q(xq[idx])  # [B, h]
             if consumption_only:
                 cand = np.concatenate(
                     [
@@ -102,8 +121,11 @@ def _fit_choice(
             opt.step()
             losses.append(float(loss.detach()))
     with torch.no_grad():
+        wq_all = q.weight.T.numpy().copy()
+        wq = wq_all[:s_dim]
+        wq[hidden_cols] = 0.0
         out = ChoiceParams(
-            wq=q.weight.T.numpy().copy(),
+            wq=wq,
             bq=q.bias.numpy().copy(),
             item_keys=v(emb).numpy().copy(),
             item_bias=bias.numpy().copy(),
@@ -116,6 +138,8 @@ def _fit_choice(
         "choice_epochs": epochs,
         "choice_steps": len(losses),
     }
+    if extra is not None:
+        info["extra_wq"] = wq_all[s_dim:]
     if consumption_only:
         out, c0 = _calibrate_no_click(out, x, traj, cfg.assumed_click_rate, k_sim)
         info["no_click_utility"] = c0

@@ -117,13 +117,15 @@ def _choice_metrics(
 ) -> dict[str, Any]:
     from ltvrec.simulators.base import SimState
 
-    state = SimState(traj.before[rows], traj.time[rows], {})
+    latent = {k: v[rows] for k, v in sim.replay_latent(traj).items()}
+    state = SimState(traj.before[rows], traj.time[rows], latent)
     x = sim.standardizer(traj.before[rows])
     # Popularity baseline: the same model with the user state switched off (x = 0).
     pop = replace(
         sim.choice, wq=np.zeros_like(sim.choice.wq), w_no_click=np.zeros_like(sim.choice.w_no_click)
     )
     pop_sim = _with_choice(sim, pop)
+    pop_sim.residual = None  # no personalisation of any kind
     out: dict[str, Any] = {}
     if consumption:
         rng = np.random.default_rng(seed)

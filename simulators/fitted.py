@@ -39,7 +39,7 @@ assumptions); no pickle.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,10 +47,10 @@ import numpy as np
 import pandas as pd
 
 from ltvrec.artifacts import HEADER, read_record, write_record
-from ltvrec.encoders.state import UserStateEncoder
+from ltvrec.encoders.state import StateLayout, UserStateEncoder
 from ltvrec.interactions.io import atomic_path
 from ltvrec.interactions.schema import InteractionLog, ItemCatalog, LogValidationError
-from ltvrec.simulators.base import SessionSimulator, SimState
+from ltvrec.simulators.base import RNG, SessionSimulator, SimState
 from ltvrec.simulators.components import (
     ChoiceParams,
     LeaveModel,
@@ -69,6 +69,7 @@ from ltvrec.simulators.components import (
 from ltvrec.simulators.consequence import cross_fitted
 from ltvrec.simulators.fit_config import FitConfig
 from ltvrec.simulators.replay import Trajectories, replay_log
+from ltvrec.simulators.residual import ResidualInterest, replay_residuals
 
 if TYPE_CHECKING:
     from ltvrec.encoders.items import ItemEncoding
@@ -110,8 +111,12 @@ class FittedSimulator(SessionSimulator):
         engagement_decays: tuple[float, ...] = (),
         support: tuple[np.ndarray, np.ndarray] | None = None,
         clip_inputs: bool = False,
+        residual: ResidualInterest | None = None,
     ) -> None:
         self.item_embeddings = np.asarray(item_embeddings, dtype=np.float32)
+        self.residual = residual
+        """The residual interest the choice model reads (``choice_history='residual'``),
+        kept per user as ``SimState.latent["residual"]``; None otherwise."""
         self.support = support
         """Per-feature (low, high) of the standardised training states (None for
         simulators saved before it was kept)."""
@@ -166,9 +171,41 @@ class FittedSimulator(SessionSimulator):
     def reset_support_counts(self) -> None:
         self._counts[:] = 0
 
+    def init_latent(self, n: int, rng: RNG) -> dict[str, np.ndarray]:
+        return {} if self.residual is None else {"residual": self.residual.initial(n)}
+
+    def after_choice(
+        self, state: SimState, slates: np.ndarray, position: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        if self.residual is None:
+            return state.latent
+        x = self.standardizer(state.obs)  # as in the replay the model was fitted on
+        r = self._residual(state)
+        new = self.residual.update(r, x, slates, position, self.item_embeddings)
+        return {**state.latent, "residual": new}
+
+    def _residual(self, state: SimState) -> np.ndarray:
+        """The users' residual interest; a state built without it (from observations
+        alone) reads as a user with none yet."""
+        assert self.residual is not None
+        r = state.latent.get("residual")
+        return self.residual.initial(state.n) if r is None else r
+
+    def replay_latent(self, traj: Trajectories) -> dict[str, np.ndarray]:
+        """The latent state before each replayed request (rows of ``traj``), for
+        scoring logged requests with :meth:`choice_logits`."""
+        if self.residual is None:
+            return {}
+        x = self.standardizer(traj.before)
+        res = self.residual
+        return {"residual": replay_residuals(traj, x, res.base, self.item_embeddings, res.decay)}
+
     def item_click_logits(self, state: SimState) -> np.ndarray:
         c = self.choice
-        return _item_utilities(c, self._x(state)) + c.position_bias[0]
+        if self.residual is None:
+            return _item_utilities(c, self._x(state)) + c.position_bias[0]
+        qv = self._x(state) @ c.wq + c.bq + self.residual.query(self._residual(state))
+        return qv @ c.item_keys.T + c.item_bias + c.position_bias[0]
 
     def expected_reward_logits(self, obs: np.ndarray) -> np.ndarray:
         """``[B, N]`` log of each item's expected immediate reward at the top position,
@@ -204,6 +241,8 @@ class FittedSimulator(SessionSimulator):
         c = self.choice
         x = self._x(state, count=True)
         qv = x @ c.wq + c.bq  # [B, h]
+        if self.residual is not None:
+            qv = qv + self.residual.query(self._residual(state))
         u = np.einsum("bh,bkh->bk", qv, c.item_keys[slates]) + c.item_bias[slates]
         u = u + c.position_bias[None, : slates.shape[1]]
         u0 = x @ c.w_no_click + c.b_no_click
@@ -265,6 +304,7 @@ class FittedSimulator(SessionSimulator):
             "return_hazard_edges": p.hazard_edges.astype(np.float64),
             "return_log_hazard": p.log_hazard.astype(np.float64),
             **({} if self.item_counts is None else {"item_counts": self.item_counts}),
+            **({} if self.residual is None else self.residual.arrays()),
             **(
                 {}
                 if self.support is None
@@ -360,6 +400,7 @@ class FittedSimulator(SessionSimulator):
             engagement_decays=tuple(meta.get("engagement_decays", ())),
             support=(t["support_low"], t["support_high"]) if "support_low" in t else None,
             clip_inputs=bool(meta.get("clip_inputs", False)),
+            residual=ResidualInterest.from_arrays(t),
         )
 
 
@@ -413,7 +454,30 @@ def fit_simulator(
         consequence_info = {"items_with_consequence": int((consequence != 0).sum())}
     std = Standardizer.fit(traj.before)
     xb, xa = std(traj.before), std(traj.after)
-    choice, choice_info = _fit_choice(traj, xb, emb, cfg, consumption_only, k_sim)
+    layout = StateLayout(emb.shape[1], cfg.engagement_decays)  # emb may have grown a column
+    history = np.zeros(layout.size, dtype=bool)
+    for name, cols in layout.blocks.items():
+        history[cols] = name in ("interest", "last_item") or name.startswith("recent_items@")
+    residual = None
+    if cfg.choice_history == "residual":
+        if consumption_only:
+            raise LogValidationError(
+                "choice_history='residual' measures clicks against what was shown; this "
+                "consumption-only log has no unclicked impressions (use 'consumed')",
+                column="click",
+            )
+        base, _ = _fit_choice(traj, xb, emb, cfg, False, k_sim, history)
+        res = replay_residuals(traj, xb, base, emb, cfg.residual_decay)
+        res_std = Standardizer.fit(res)
+        choice, choice_info = _fit_choice(
+            traj, xb, emb, cfg, False, k_sim, history, extra=res_std(res)
+        )
+        weights = choice_info.pop("extra_wq")
+        # The residual's mean goes into the query bias: its own term is 0 at no residual.
+        choice = replace(choice, bq=choice.bq - (res_std.mean / res_std.std) @ weights)
+        residual = ResidualInterest(base, weights, res_std.std, cfg.residual_decay)
+    else:
+        choice, choice_info = _fit_choice(traj, xb, emb, cfg, consumption_only, k_sim, history)
     reward = _fit_reward(traj, xb, emb, cfg)
     leave = _fit_leave(traj, xa, cfg)
     ret, ret_info = _fit_return(traj, xa, cfg)
@@ -470,6 +534,7 @@ def fit_simulator(
         engagement_decays=cfg.engagement_decays,
         support=_support(xb, xa),
         clip_inputs=cfg.clip_inputs,
+        residual=residual,
     )
 
 
