@@ -11,7 +11,9 @@ user-steps/s for the whole step on 2 cores.
 
 ``--support``: give the simulator a training-state range (+-3 per standardised feature)
 and count the inputs outside it (``count``, what every fitted simulator now does) or
-also clip them (``clip``, ``FitConfig.clip_inputs``).
+also clip them (``clip``, ``FitConfig.clip_inputs``). ``--residual``: the choice model
+reads the residual interest (``FitConfig.choice_history='residual'``), which every step
+updates from the base model's probabilities of the shown slate.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 from _common import random_simulator
 
 from ltvrec.simulators import GreedyPolicy
+from ltvrec.simulators.residual import ResidualInterest
 
 
 def main() -> None:
@@ -33,8 +36,13 @@ def main() -> None:
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--support", choices=("none", "count", "clip"), default="none")
+    p.add_argument("--residual", action="store_true")
     args = p.parse_args()
     sim = random_simulator(args.items, args.dim, args.k, hidden=32)
+    if args.residual:
+        w = 0.1 * np.random.default_rng(1).standard_normal((args.dim, sim.choice.wq.shape[1]))
+        ones = np.ones(args.dim)
+        sim.residual = ResidualInterest(sim.choice, w, ones, 0.9)
     if args.support != "none":
         size = sim.state_encoder.size
         sim.support = (np.full(size, -3.0), np.full(size, 3.0))

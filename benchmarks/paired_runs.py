@@ -1,0 +1,44 @@
+"""Seed-level paired comparisons across ``ltvrec experiment`` runs made on the same
+seeds (same worlds, logs and evaluation users): each ``A`` against ``B``, where each is
+``RUN_FOLDER:POLICY`` (a row of the run's ``report.json`` table).
+
+    .venv/bin/python benchmarks/paired_runs.py runs/kw-resid:ppo-fitted \\
+        runs/kw-cons-text:ppo-fitted [A B ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ltvrec.agents.evaluation import comparison_line, paired_comparison
+
+
+def per_seed(spec: str) -> list[float]:
+    folder, sep, policy = spec.rpartition(":")
+    if not sep:
+        raise SystemExit(f"expected RUN_FOLDER:POLICY, got {spec!r}")
+    table = json.loads((Path(folder) / "report.json").read_text())["table"]
+    for row in table:
+        if row["policy"] == policy:
+            return [float(v) for v in row["value_per_seed"]]
+    known = ", ".join(row["policy"] for row in table)
+    raise SystemExit(f"{folder} has no policy {policy!r}; it has {known}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("pairs", nargs="+", help="A B [A B ...], each RUN_FOLDER:POLICY")
+    args = p.parse_args()
+    if len(args.pairs) % 2:
+        raise SystemExit("give the runs in pairs: A B [A B ...]")
+    for a, b in zip(args.pairs[::2], args.pairs[1::2], strict=True):
+        va, vb = per_seed(a), per_seed(b)
+        print(f"{a}: {', '.join(f'{v:.1f}' for v in va)}")
+        print(f"{b}: {', '.join(f'{v:.1f}' for v in vb)}")
+        print(comparison_line(f"{a} vs {b}", paired_comparison(va, vb)))
+
+
+if __name__ == "__main__":
+    main()
