@@ -27,8 +27,8 @@ from the base model on them.
 The fitted simulator keeps ``r`` as latent user state (``SimState.latent["residual"]``,
 built from the user's own slates and clicks, so a policy could observe it too; the
 observable state the policies read is unchanged), and its choice model's user tower reads
-it standardised, in place of the consumed-item blocks (``FitConfig.choice_history =
-'residual'``). Fitting replays the log through the same update
+it, divided by its spread over the logged requests, in place of the consumed-item blocks
+(``FitConfig.choice_history = 'residual'``). Fitting replays the log through the same update
 (:func:`replay_residuals`), with the same base model, so the simulated and replayed
 residuals agree exactly (tested).
 """
