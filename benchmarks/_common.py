@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -106,3 +107,34 @@ def paired_line(label: str, a: list[float], b: list[float], higher_is_better: bo
         f"{label}: {c['mean']:+.4f} [{c['ci'][0]:+.4f}, {c['ci'][1]:+.4f}] over "
         f"{c['seeds']} splits: {verdict} (per split {diffs}); baseline {np.mean(b):.4f}"
     )
+
+
+@dataclass(frozen=True)
+class LoggedWorld:
+    """A known world with MiniLM title vectors and a log from its logging policy."""
+
+    config: Any  # KnownWorldConfig
+    world: Any  # KnownWorld, shown through the title vectors
+    logging: Any  # its PlackettLucePolicy
+    catalog: Any  # ItemCatalog
+    log: Any  # InteractionLog
+    vectors: np.ndarray
+
+
+def minilm_world(base: Any, seed: int, users: int = 3000) -> LoggedWorld:
+    """World seed ``seed`` of config ``base`` (items drawn with ``base.seed + seed``, as
+    the sim-to-real experiment does), titles encoded with MiniLM, and ``users`` users
+    logged by its logging policy with seed ``seed``."""
+    from dataclasses import replace
+
+    from ltvrec.experiment import encode_titles
+    from ltvrec.simulators import KnownWorld, PlackettLucePolicy, simulate_log
+    from ltvrec.simulators.logs import known_world_catalog
+
+    cfg = replace(base, seed=base.seed + seed)
+    emb = encode_titles(KnownWorld(cfg).items.titles, "minilm", cfg.embedding_dim)
+    world = KnownWorld(cfg, item_embeddings=emb)
+    logging = PlackettLucePolicy(world.logging_scores(), world.slate_size)
+    catalog = known_world_catalog(world.items.titles, world.items.price)
+    log = simulate_log(world, logging, users, seed=seed)
+    return LoggedWorld(cfg, world, logging, catalog, log, emb)

@@ -21,23 +21,21 @@ policy, item consequences on): three simulators fitted on the same log, one per
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
+from _common import minilm_world
 
 from ltvrec.agents.baselines import make_baseline
-from ltvrec.experiment import encode_titles
 from ltvrec.interactions import InteractionLog, ItemCatalog
 from ltvrec.simulators import (
     FitConfig,
     FittedSimulator,
     KnownWorld,
     KnownWorldConfig,
-    PlackettLucePolicy,
     QualityAwarePolicy,
     evaluate,
     fit_simulator,
-    known_world_catalog,
     simulate_log,
 )
 from ltvrec.simulators.base import SimState
@@ -95,12 +93,9 @@ def main() -> None:
     args = parser.parse_args()
     base = KnownWorldConfig()
     for seed in args.seeds:
-        cfg = replace(base, seed=base.seed + seed)
-        emb = encode_titles(KnownWorld(cfg).items.titles, "minilm", cfg.embedding_dim)
-        world = KnownWorld(cfg, item_embeddings=emb)
-        logging = PlackettLucePolicy(world.logging_scores(), world.slate_size)
-        catalog = known_world_catalog(world.items.titles, world.items.price)
-        log = simulate_log(world, logging, 3000, seed=seed)
+        lw = minilm_world(base, seed)
+        cfg, world, logging, catalog = lw.config, lw.world, lw.logging, lw.catalog
+        log, emb = lw.log, lw.vectors
         held_out = simulate_log(world, logging, 500, seed=10_000 + seed)
         for history in args.history:
             fit = FitConfig(

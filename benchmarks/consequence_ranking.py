@@ -20,20 +20,17 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
+from _common import minilm_world
 from choice_history import GreedyPlusConsequence
 
 from ltvrec.agents.baselines import make_baseline
 from ltvrec.agents.evaluation import comparison_line, paired_comparison
-from ltvrec.experiment import encode_titles
 from ltvrec.simulators import (
     FitConfig,
     KnownWorld,
     KnownWorldConfig,
-    PlackettLucePolicy,
     evaluate,
     fit_simulator,
-    known_world_catalog,
-    simulate_log,
 )
 
 
@@ -50,12 +47,8 @@ def main() -> None:
         base = replace(base, **{key: type(getattr(base, key))(value)})
     greedy, ranked = [], []
     for seed in args.seeds:
-        cfg = replace(base, seed=base.seed + seed)
-        emb = encode_titles(KnownWorld(cfg).items.titles, "minilm", cfg.embedding_dim)
-        world = KnownWorld(cfg, item_embeddings=emb)
-        logging = PlackettLucePolicy(world.logging_scores(), world.slate_size)
-        catalog = known_world_catalog(world.items.titles, world.items.price)
-        log = simulate_log(world, logging, 3000, seed=seed)
+        lw = minilm_world(base, seed)
+        cfg, catalog, log, emb = lw.config, lw.catalog, lw.log, lw.vectors
         fit = FitConfig(
             horizon_days=cfg.horizon_days,
             seed=seed,

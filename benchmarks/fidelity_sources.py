@@ -26,15 +26,14 @@ import argparse
 from dataclasses import replace
 
 import numpy as np
+from _common import minilm_world
 
 from ltvrec.agents.baselines import make_baseline
-from ltvrec.experiment import encode_titles
 from ltvrec.simulators import (
     FitConfig,
     FittedSimulator,
     KnownWorld,
     KnownWorldConfig,
-    PlackettLucePolicy,
     QualityAwarePolicy,
     evaluate,
     fit_simulator,
@@ -107,12 +106,9 @@ def main() -> None:
     args = parser.parse_args()
     base = KnownWorldConfig()
     for seed in args.seeds:
-        cfg = replace(base, seed=base.seed + seed)
-        emb = encode_titles(KnownWorld(cfg).items.titles, "minilm", cfg.embedding_dim)
-        world = KnownWorld(cfg, item_embeddings=emb)
-        logging = PlackettLucePolicy(world.logging_scores(), world.slate_size)
-        catalog = known_world_catalog(world.items.titles, world.items.price)
-        log = simulate_log(world, logging, 3000, seed=seed)
+        lw = minilm_world(base, seed)
+        cfg, world, logging, catalog = lw.config, lw.world, lw.logging, lw.catalog
+        log, emb = lw.log, lw.vectors
         fit = FitConfig(horizon_days=cfg.horizon_days, seed=seed)
         quality = world.items.quality
         true_column = (quality - quality.mean()) / quality.std() * np.median(emb.std(axis=0))
