@@ -10,6 +10,10 @@ the excess gap (``FitConfig.return_bins=8``) against one exponential rate (the d
 
     .venv/bin/python benchmarks/return_model.py --data ml-100k [--splits 5]
     .venv/bin/python benchmarks/return_model.py --data known-world
+    .venv/bin/python benchmarks/return_model.py --data ml-100k --ignore sessions interest_mass
+
+``--ignore BLOCK ...`` adds a third arm: one rate, the return model not reading those
+state blocks (``FitConfig.return_ignore``), compared with the one-rate model the same way.
 """
 
 from __future__ import annotations
@@ -33,23 +37,27 @@ def main() -> None:
     p.add_argument("--splits", type=int, default=5, help="0: the fidelity part only")
     p.add_argument("--users", type=int, default=3000, help="known world: users logged")
     p.add_argument("--bins", type=int, default=8)
+    p.add_argument("--ignore", nargs="+", default=[], help="state blocks (a third arm)")
     args = p.parse_args()
     log, catalog, emb = log_and_vectors(args.data, args.users)
     enc = UserStateEncoder(emb)
     arms = {"piecewise": FitConfig(return_bins=args.bins), "exponential": FitConfig(return_bins=1)}
+    if args.ignore:
+        arms["ignoring"] = FitConfig(return_bins=1, return_ignore=tuple(args.ignore))
     print(f"{args.data}: {args.bins} bins vs one rate; {args.splits} user splits, 30% held out")
     lls: dict[str, list[float]] = {name: [] for name in arms}
     for split in range(args.splits):
         train, test = user_split(log, split, 0.3)
         tr, te = replay_log(train, catalog, enc), replay_log(test, catalog, enc)
         for name, cfg in arms.items():
-            std, _, ret = fit_leave_and_return(tr, cfg)
+            std, _, ret = fit_leave_and_return(tr, cfg, enc.layout)
             e = te.session_end
             lls[name].append(return_ll(ret, std(te.after)[e], te.gap_days[e], te.censored[e]))
         print(f"split {split}: " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in lls.items()))
     if args.splits:
-        label = "return log-likelihood per session end, piecewise - exponential"
-        print(paired_line(label, lls["piecewise"], lls["exponential"]))
+        for arm in [a for a in arms if a != "exponential"]:
+            label = f"return log-likelihood per session end, {arm} - exponential"
+            print(paired_line(label, lls[arm], lls["exponential"]))
     for name, cfg in arms.items():
         for clip in (False, True):
             report, _ = fidelity_report(log, catalog, emb, replace(cfg, clip_inputs=clip))

@@ -116,6 +116,21 @@ class StateLayout:
         """Column of a one-wide block."""
         return self.blocks[name].start
 
+    def mask(self, names: tuple[str, ...] | list[str]) -> np.ndarray:
+        """``[S]`` bool, True on the columns of the named blocks."""
+        from ltvrec.errors import ConfigError
+
+        blocks = self.blocks
+        unknown = [n for n in names if n not in blocks]
+        if unknown:
+            raise ConfigError(
+                f"unknown state block(s) {', '.join(unknown)}; the blocks are {', '.join(blocks)}"
+            )
+        out = np.zeros(self.size, dtype=bool)
+        for n in names:
+            out[blocks[n]] = True
+        return out
+
     def to_dict(self) -> dict[str, list[int]]:
         return {k: [s.start, s.stop] for k, s in self.blocks.items()}
 

@@ -31,6 +31,7 @@ from ltvrec.offline import (
 )
 from ltvrec.ope import FQEConfig
 from ltvrec.simulators.base import UserSimulator
+from ltvrec.simulators.fit_config import CHOICE_HISTORY
 from ltvrec.simulators.fitted import FittedSimulator
 from ltvrec.simulators.policies import ScoredPolicy, require_scored
 from ltvrec.simulators.rollout import evaluate
@@ -225,6 +226,7 @@ def ope_on_logs(
     ppo_mode: str = "sample",
     world_sets: list[str] | None = None,
     members: int = 3,
+    members_history: str = "auto",
 ) -> dict[str, Any]:
     """``ltvrec ope``: the policies ``specs`` (``NAME=DIR`` or a log-buildable
     baseline's name) estimated on the log folder or data set ``logs``, whose states the
@@ -234,11 +236,13 @@ def ope_on_logs(
     Every spec and estimator is checked before the log is read, so bad input costs one
     line and no work; ``popularity-log`` is built from the log's own counts. The
     model-based estimate fits ``members`` simulators on bootstrap resamples of the log's
-    users (0: skip it).
+    users (0: skip it), their choice model reading ``members_history``
+    (``FitConfig.choice_history``).
     """
     from ltvrec.agents.baselines import log_item_counts, policy_from_spec
     from ltvrec.interactions import load
     from ltvrec.offline import replay
+    from ltvrec.simulators.fitted import fit_config_of
     from ltvrec.simulators.load import load_simulator
 
     unknown = sorted(set(estimators) - set(ESTIMATORS))
@@ -248,6 +252,10 @@ def ope_on_logs(
         raise InputError(f"ppo_mode must be 'sample' or 'greedy', got {ppo_mode!r}")
     if members == 1 or members < 0:
         raise InputError(f"members must be 0 (no model-based estimate) or >= 2, got {members}")
+    if members_history not in CHOICE_HISTORY:
+        raise InputError(
+            f"members_history must be one of {', '.join(CHOICE_HISTORY)}, got {members_history!r}"
+        )
     simulator, logging_policy = load_simulator(env, sim, world_config, world_sets)
     fitted = simulator if isinstance(simulator, FittedSimulator) else None
 
@@ -272,7 +280,9 @@ def ope_on_logs(
     truth = "known world" if env == "known-world" else "fitted simulator"
     ensemble = None
     if members and "model-based" in estimators:
-        ensemble = refit_ensemble(ds.log, ds.catalog, simulator, members)
+        ensemble = refit_ensemble(
+            ds.log, ds.catalog, simulator, members, choice_history=members_history
+        )
     report, results = run_ope(
         req,
         named,
@@ -282,7 +292,14 @@ def ope_on_logs(
         truth_users=truth_users,
         n_bootstrap=n_bootstrap,
         samples=samples,
-        provenance={"logs": logs, "env": env, "sim": str(sim) if sim else None, "policies": specs},
+        provenance={
+            "logs": logs,
+            "env": env,
+            "sim": str(sim) if sim else None,
+            "policies": specs,
+            # What the model-based estimate's simulators read ('auto' resolved on the log).
+            "model_choice_history": fit_config_of(ensemble[0]).choice_history if ensemble else None,
+        },
         members=ensemble,
         model_users=min(max(truth_users, 500), 1000),
     )
@@ -291,11 +308,18 @@ def ope_on_logs(
 
 
 def refit_ensemble(
-    log: Any, catalog: Any, simulator: UserSimulator, members: int, seed: int = 0
+    log: Any,
+    catalog: Any,
+    simulator: UserSimulator,
+    members: int,
+    seed: int = 0,
+    choice_history: str = "auto",
 ) -> list[FittedSimulator]:
     """Simulators fitted on bootstrap resamples of the log's users, on the item vectors
-    and horizon of ``simulator`` (with its fit settings when it is a fitted simulator):
-    the model-based estimate's ensemble."""
+    and horizon of ``simulator`` (with its fit settings when it is a fitted simulator),
+    their choice model reading ``choice_history`` ('auto': the residual interest when
+    the log records impressions, which halves the model-based estimate's bias for
+    policies far from logging, docs/ope.md): the model-based estimate's ensemble."""
     from dataclasses import replace
 
     from ltvrec.simulators.ensemble import fit_ensemble
@@ -304,10 +328,12 @@ def refit_ensemble(
 
     vectors = simulator.item_embeddings
     if isinstance(simulator, FittedSimulator):
-        cfg = replace(fit_config_of(simulator), seed=seed)
+        cfg = replace(fit_config_of(simulator), seed=seed, choice_history=choice_history)
         vectors = fitted_from_vectors(simulator)
     else:
-        cfg = FitConfig(horizon_days=simulator.horizon_days, seed=seed)
+        cfg = FitConfig(
+            horizon_days=simulator.horizon_days, seed=seed, choice_history=choice_history
+        )
     logger.info(f"model-based estimate: fitting {members} simulators on resampled users")
     return fit_ensemble(log, catalog, vectors, cfg, members, seed)
 

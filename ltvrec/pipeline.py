@@ -42,6 +42,7 @@ from ltvrec.ope_report import write_report as write_ope_report
 from ltvrec.simulators import FitConfig, FittedSimulator, PlackettLucePolicy, fit_simulator
 from ltvrec.simulators.ensemble import ensemble_values, fit_ensemble, spread_warnings
 from ltvrec.simulators.fidelity import fidelity_report, write_report
+from ltvrec.simulators.fitted import fit_config_of
 from ltvrec.simulators.logs import simulate_log
 from ltvrec.simulators.policies import SimPolicy
 
@@ -228,6 +229,7 @@ def _offline_evaluation(
             "logging_policy": "Plackett-Luce on the simulator's mean click utility "
             "(it does not mask consumed items; targets that do give such slates 0)",
             "users": users,
+            "model_choice_history": fit_config_of(members[0]).choice_history,
         },
     )
     write_ope_report(report, results, out)

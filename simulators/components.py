@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ltvrec.encoders.state import StateLayout
 from ltvrec.simulators.fit_config import FitConfig
 from ltvrec.simulators.replay import Trajectories
 
@@ -325,13 +326,18 @@ def _hazard_edges(excess: np.ndarray, bins: int) -> np.ndarray:
 
 
 def _fit_return(
-    traj: Trajectories, xa: np.ndarray, cfg: FitConfig
+    traj: Trajectories, xa: np.ndarray, cfg: FitConfig, ignore: np.ndarray | None = None
 ) -> tuple[ReturnParams, dict[str, Any]]:
+    """The return model on the session ends' standardised after-states ``xa``; the
+    columns in the boolean mask ``ignore`` are read as 0, so their coefficients (which
+    start at 0 and are penalised) stay exactly 0."""
     import torch
 
     torch.manual_seed(cfg.seed)
     e = traj.session_end
     x = torch.as_tensor(xa[e], dtype=torch.float32)
+    if ignore is not None:
+        x[:, torch.as_tensor(ignore)] = 0.0
     # Gaps are at least the smallest observed one (a session gap defines sessions):
     # model the excess over it.
     observed = traj.gap_days[e][~traj.censored[e]]
@@ -405,11 +411,15 @@ def return_log_likelihood(
 
 
 def fit_leave_and_return(
-    train: Trajectories, config: FitConfig | None = None
+    train: Trajectories, config: FitConfig | None = None, layout: StateLayout | None = None
 ) -> tuple[Standardizer, LeaveModel, ReturnParams]:
     """The standardiser, leave model and return model :func:`fit_simulator` fits on
-    ``train`` (for held-out comparisons of state definitions)."""
+    ``train`` (for held-out comparisons of state definitions); ``layout`` (the states')
+    is needed for ``config.return_ignore``."""
     cfg = config or FitConfig()
+    if cfg.return_ignore and layout is None:
+        raise ValueError("return_ignore names state blocks: pass the states' layout")
+    ignore = layout.mask(cfg.return_ignore) if layout is not None else None
     std = Standardizer.fit(train.before)
     xa = std(train.after)
-    return std, _fit_leave(train, xa, cfg), _fit_return(train, xa, cfg)[0]
+    return std, _fit_leave(train, xa, cfg), _fit_return(train, xa, cfg, ignore)[0]

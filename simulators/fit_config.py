@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ltvrec.errors import ConfigError
 
-CHOICE_HISTORY = ("consumed", "none", "residual")
+CHOICE_HISTORY = ("consumed", "none", "residual", "auto")
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,9 @@ class FitConfig:
       gave it) times its vector: what the user chose beyond what anyone would have, so
       a policy's own exposure does not read as taste. Needs logs with impressions.
       :mod:`ltvrec.simulators.residual`.
+    - 'auto': 'residual' when the log records impressions, 'consumed' when it is
+      consumption-only (the fitted simulator records which). The OPE report's
+      model-based estimate fits its members this way (docs/ope.md measures it).
 
     docs/simulators.md ("Clicks after the first consumption") measures all three. The
     no-click utility reads the whole state in every case."""
@@ -79,6 +82,11 @@ class FitConfig:
     gap (edges at quantiles of the observed gaps): it can follow a return curve that
     rises fast in the first hours and slowly after. 1 (the default): a single
     exponential rate; docs/simulators.md measures both."""
+    return_ignore: tuple[str, ...] = ()
+    """State blocks the return model (churn and return gap) does not read: their
+    coefficients are held at 0. For blocks that only grow with a user's history
+    (``sessions``, ``interest_mass``), which in a log also tell heavy users from light
+    ones; docs/simulators.md ("Return gaps") measures dropping them on ml-100k."""
     state_decay: float = 0.8
     """Decay of the interest mean in the user state."""
     item_consequences: bool = False

@@ -433,6 +433,8 @@ def fit_simulator(
             column="timestamp",
         )
     consumption_only = log.consumption_only
+    if cfg.choice_history == "auto":
+        cfg = replace(cfg, choice_history="consumed" if consumption_only else "residual")
     if not consumption_only and (log.frame["click"] == 0).sum() == 0:
         raise LogValidationError(
             "the slate choice model needs impressions that were not clicked; this log has "
@@ -480,7 +482,7 @@ def fit_simulator(
         choice, choice_info = _fit_choice(traj, xb, emb, cfg, consumption_only, k_sim, history)
     reward = _fit_reward(traj, xb, emb, cfg)
     leave = _fit_leave(traj, xa, cfg)
-    ret, ret_info = _fit_return(traj, xa, cfg)
+    ret, ret_info = _fit_return(traj, xa, cfg, layout.mask(cfg.return_ignore))
     repeat_share = _repeat_share(traj)
     allow_repeats = cfg.repeats == "allow" or (cfg.repeats == "auto" and repeat_share > 0)
     starts = np.r_[0, np.flatnonzero(traj.session_end)[:-1] + 1]

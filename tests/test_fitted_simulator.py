@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltvrec.encoders.state import ENGAGEMENT_DECAYS
+from ltvrec.encoders.state import ENGAGEMENT_DECAYS, StateLayout
 from ltvrec.errors import ConfigError
 from ltvrec.interactions import Dataset, InteractionLog, LogValidationError
 from ltvrec.simulators import (
@@ -125,9 +125,10 @@ def test_consumption_only_fit_states_its_assumption(ml100k: Dataset) -> None:
         ml100k.log.frame[ml100k.log.frame["user_id"].isin(users)].drop(columns="session_id")
     )
     emb = np.random.default_rng(0).standard_normal((ml100k.catalog.n_items, 8)).astype(np.float32)
-    sim = fit_simulator(
-        sub, ml100k.catalog, emb, FitConfig(epochs=1, min_steps=0, assumed_click_rate=0.4)
-    )
+    cfg = FitConfig(epochs=1, min_steps=0, assumed_click_rate=0.4, choice_history="auto")
+    sim = fit_simulator(sub, ml100k.catalog, emb, cfg)
+    # 'auto' reads consumed items where no unclicked impression was logged.
+    assert sim.residual is None and fit_config_of(sim).choice_history == "consumed"
     assert sim.slate_size == 10 and sim.meta["fit"]["consumption_only"]
     assert "not identifiable" in sim.meta["assumptions"][0] and "40%" in sim.meta["assumptions"][0]
     # MovieLens never repeats a (user, movie): the simulator learns to forbid repeats.
@@ -261,6 +262,26 @@ def test_piecewise_hazard_recovers_a_fast_then_slow_return_curve() -> None:
     assert np.abs(p_return(single) - true).max() > 0.1
 
 
+def test_return_model_does_not_read_the_ignored_blocks() -> None:
+    traj, x, _ = _synthetic_returns(20_000, seed=1)
+    twice = np.c_[x, x]  # the same signal in two columns
+    traj = replace(traj, before=twice, after=twice)
+    both = _fit_return(traj, twice, FitConfig(return_bins=8))[0]
+    one = _fit_return(traj, twice, FitConfig(return_bins=8), np.array([False, True]))[0]
+    assert one.rate_coef[1] == 0.0 and one.churn_coef[1] == 0.0
+    # The column still read carries the whole effect (0.5); with both read it is shared.
+    assert abs(one.rate_coef[0] - 0.5) < 0.05
+    assert abs(both.rate_coef.sum() - 0.5) < 0.05 and both.rate_coef[1] > 0.1
+
+
+def test_state_layout_masks_named_blocks() -> None:
+    layout = StateLayout(4)
+    mask = layout.mask(("sessions", "last_item"))
+    assert mask.sum() == 5 and mask[layout.index("sessions")] and mask[4:8].all()
+    with pytest.raises(ConfigError, match=r"unknown state block.*the blocks are interest"):
+        layout.mask(("session",))
+
+
 def test_inputs_clipped_to_the_training_support(
     world: KnownWorld, logged: tuple[InteractionLog, PlackettLucePolicy], tmp_path: Path
 ) -> None:
@@ -320,9 +341,9 @@ def test_residual_interest_keeps_the_clicks_of_narrow_slates_true(
     log, _ = logged
     small = InteractionLog(frame=log.frame[log.frame["user_id"] < 1000].reset_index(drop=True))
     catalog = known_world_catalog(world.items.titles, world.items.price)
-    cfg = FitConfig(horizon_days=60, choice_history="residual")
+    cfg = FitConfig(horizon_days=60, choice_history="auto")  # impressions: the residual
     sim = fit_simulator(small, catalog, world.item_embeddings, cfg)
-    assert sim.residual is not None
+    assert sim.residual is not None and fit_config_of(sim).choice_history == "residual"
     blocks = sim.state_encoder.layout.blocks
     for params in (sim.choice, sim.residual.base):
         for name in ("interest", "last_item"):

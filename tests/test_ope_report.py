@@ -66,6 +66,8 @@ def test_ope_report_is_complete_and_self_contained(small_log: Path, tmp_path: Pa
     assert popularity["recommended"]["estimator"] == "model-based"
     assert "not vouched for by the log" in popularity["recommended"]["reason"]
     assert len(popularity["estimates"]["model-based"]["params"]["members"]) == 3
+    # The log records impressions, so the refitted simulators read the residual interest.
+    assert report["provenance"]["model_choice_history"] == "residual"
     assert "**popularity-log: read model-based**" in (out / "ope.md").read_text()
 
 
@@ -77,6 +79,7 @@ def test_ope_report_is_complete_and_self_contained(small_log: Path, tmp_path: Pa
         (["--policy", "greedy-oracle"], "cannot evaluate 'greedy-oracle' offline"),
         (["--policy", "greedy-model"], "greedy-model needs a simulator fitted from the logs"),
         (["--ppo-mode", "argmax"], "ppo_mode must be 'sample' or 'greedy'"),
+        (["--members-history", "interest"], "members_history must be one of"),
     ],
 )
 def test_ope_bad_input_is_one_line(

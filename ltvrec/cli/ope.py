@@ -47,6 +47,13 @@ def ope(
             help="Simulators refitted on resampled users for the model-based estimate (0: skip it)."
         ),
     ] = 3,
+    members_history: Annotated[
+        str,
+        typer.Option(
+            help="What the refitted simulators' choice model reads: auto (the residual "
+            "interest when the log records impressions), consumed, none, residual."
+        ),
+    ] = "auto",
     set_: WorldSetOpt = None,
 ) -> None:
     """Offline policy evaluation of whole policies on a log: IS, PDIS, FQE, DR, reports."""
@@ -67,6 +74,7 @@ def ope(
             ppo_mode,
             split_sets(set_)[0],
             members,
+            members_history,
         )
     say((out / "ope.md").read_text())
     say(f"wrote: {out}/ope.html")
