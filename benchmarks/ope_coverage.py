@@ -20,12 +20,19 @@ coverage of the normal interval and of the percentile bootstrap (FQE and margina
 IS: refitted); with ``--members K`` also the model-based estimate (the target simulated
 in K simulators fitted on bootstrap resamples of the replicate's users). ``--json``
 keeps every replicate's estimates and diagnostics (to apply the report's recommendation
-rule afterwards).
+rule afterwards). ``--choice-history`` sets the model-based members' choice model
+(``FitConfig.choice_history``); ``--reuse PART.json`` takes the truth, the diagnostics and
+every other estimator's rows of the same replicates from an earlier run's part and
+computes only the model-based estimate (the replicate logs are the same: seed
+``1000 + r``).
 
     .venv/bin/python benchmarks/ope_coverage.py [--replicates 100] [--users 1000]
     .venv/bin/python benchmarks/ope_coverage.py --targets far --ppo runs/kw-default/seed0/ppo-true \
         --model minilm --members 3 --replicates 50 --json runs/ope-far.json
     .venv/bin/python benchmarks/ope_coverage.py --summarize runs/ope-far.json  # + recommendations
+    .venv/bin/python benchmarks/ope_coverage.py --targets far --ppo runs/kw-default/seed0/ppo-true \
+        --model minilm --members 3 --choice-history residual --reuse runs/ope-far.json \
+        --json runs/ope-far-residual.json
 """
 
 from __future__ import annotations
@@ -141,6 +148,11 @@ def main() -> None:
     p.add_argument("--members", type=int, default=0,
                    help="also the model-based estimate from this many simulators fitted on "
                    "bootstrap resamples of each replicate's users (0: skip)")  # fmt: skip
+    p.add_argument("--choice-history", type=str, default="consumed",
+                   help="the model-based members' FitConfig.choice_history")  # fmt: skip
+    p.add_argument("--reuse", type=str, default=None,
+                   help="an earlier --json part of the same replicates: take its truth, "
+                   "diagnostics and estimates, recompute only the model-based one")  # fmt: skip
     p.add_argument("--truth-users", type=int, default=20_000)
     p.add_argument("--start", type=int, default=0, help="first replicate (to run in parts)")
     p.add_argument("--json", type=str, default=None, help="also write every replicate here")
@@ -168,7 +180,11 @@ def main() -> None:
         }
     else:
         targets = far_targets(world, args.ppo, args.temps)
-    truth = {k: evaluate(world, t, args.truth_users, seed=7).value[0] for k, t in targets.items()}
+    reused = reused_part(args) if args.reuse else None
+    if reused is not None:
+        truth = {k: reused["truth"][k] for k in targets}
+    else:
+        truth = {k: true_value(world, t, args.truth_users) for k, t in targets.items()}
     print("truth:", {k: round(v, 2) for k, v in truth.items()}, flush=True)
     masks = any(getattr(t, "masks_consumed", False) for t in targets.values())
     # (target, estimator) -> per-replicate rows
@@ -177,31 +193,30 @@ def main() -> None:
     start = time.perf_counter()
     for r in range(args.start, args.start + args.replicates):
         log = simulate_log(world, logging, args.users, seed=1000 + r)
-        req = replay(log, catalog, world.state_encoder, consumed=masks)
         members = []
         if args.members:
-            fit = FitConfig(horizon_days=world.config.horizon_days, seed=r)
+            fit = FitConfig(
+                horizon_days=world.config.horizon_days, seed=r, choice_history=args.choice_history
+            )
             members = fit_ensemble(log, catalog, world.item_embeddings, fit, args.members, r)
         for key, target in targets.items():
-            res = evaluate_policy(
-                key, target, world, req, samples=2, n_bootstrap=args.bootstrap, seed=r
-            )
-            diagnostics.setdefault(key, []).append(
-                {"zero_support": res.zero_support, "fqe_quality": res.fqe_quality}
-            )
-            estimates = dict(res.estimates)
-            if members:
-                estimates["model-based"] = model_based(target, members, args.users, seed=r)
-            for est, e in estimates.items():
-                results.setdefault((key, est), []).append(
-                    {
-                        "value": e.value,
-                        "ci": list(e.ci),
-                        "normal_ci": list(e.normal_ci),
-                        "ess": e.ess,
-                        "n": e.n,
-                    }
+            if reused is not None:
+                i = r - reused["args"]["start"]
+                diagnostics.setdefault(key, []).append(reused["diagnostics"][key][i])
+                rows = {e: v[i] for (t, e), v in reused["results"].items() if t == key}
+            else:
+                req = replay(log, catalog, world.state_encoder, consumed=masks)
+                res = evaluate_policy(
+                    key, target, world, req, samples=2, n_bootstrap=args.bootstrap, seed=r
                 )
+                diagnostics.setdefault(key, []).append(
+                    {"zero_support": res.zero_support, "fqe_quality": res.fqe_quality}
+                )
+                rows = {est: estimate_row(e) for est, e in res.estimates.items()}
+            if members:
+                rows["model-based"] = estimate_row(model_based(target, members, args.users, seed=r))
+            for est, row in rows.items():
+                results.setdefault((key, est), []).append(row)
         seconds = time.perf_counter() - start
         print(f"replicate {r + 1 - args.start}/{args.replicates} ({seconds:.0f} s)", flush=True)
         if args.json:  # after every replicate: a stopped run keeps what it measured
@@ -213,6 +228,39 @@ def main() -> None:
     print(f"\n{args.replicates} replicate logs of {args.users} users; truth from "
           f"{args.truth_users:,} users")  # fmt: skip
     print(table(truth, results))
+
+
+def true_value(world: KnownWorld, target: ScoredPolicy, users: int) -> float:
+    return float(evaluate(world, target, users, seed=7).value[0])
+
+
+def estimate_row(e: Any) -> dict[str, Any]:
+    return {"value": e.value, "ci": list(e.ci), "normal_ci": list(e.normal_ci), "ess": e.ess,
+            "n": e.n}  # fmt: skip
+
+
+def reused_part(args: argparse.Namespace) -> dict[str, Any]:
+    """The earlier part ``args.reuse``, checked to hold this run's replicates of the same
+    study; its rows as ``results`` (the model-based ones dropped: they are recomputed)."""
+    part = json.loads(Path(args.reuse).read_text())
+    old = part["args"]
+    same = ("targets", "users", "logging_temp", "model", "ppo", "temps", "eps")
+    differ = [k for k in same if old.get(k) != getattr(args, k)]
+    if differ:
+        raise SystemExit(f"--reuse {args.reuse}: another study ({', '.join(differ)} differ)")
+    first, last = old["start"], old["start"] + old["replicates"]
+    if not first <= args.start <= args.start + args.replicates <= last:
+        raise SystemExit(
+            f"--reuse {args.reuse} holds replicates {old['start']}..."
+            f"{old['start'] + old['replicates'] - 1}, not {args.start}..."
+            f"{args.start + args.replicates - 1}"
+        )
+    results = {}
+    for key, rows in part["rows"].items():
+        target, est = key.split("|")
+        if est != "model-based":
+            results[(target, est)] = rows
+    return {**part, "results": results}
 
 
 def table(truth: dict[str, float], results: dict[tuple[str, str], list[dict[str, Any]]]) -> str:
