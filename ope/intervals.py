@@ -120,18 +120,21 @@ def bootstrap_ratio(
     return out
 
 
-def _residual_sd(num: np.ndarray, den: np.ndarray | None, value: float) -> float:
+def _residual_sd(
+    num: np.ndarray, den: np.ndarray | None, value: float, den_sq: float | None = None
+) -> float:
     """Sample standard deviation of ``num - value * den`` (``den`` None: ``num - value``,
     ``value`` the mean), whose mean is 0 by construction of ``value``. The sum of
-    squares comes from dot products (no temporary ``[n]`` array); where they would cancel
-    (the residuals tiny against the values: a nearly constant DM column) it is taken
-    again in two passes."""
+    squares comes from dot products (no temporary ``[n]`` array; ``den_sq``, ``den @ den``
+    when the caller has it); where they would cancel (the residuals tiny against the
+    values: a nearly constant DM column) it is taken again in two passes."""
     n = len(num)
     if den is None:
         big = float(num @ num)
         ss = big - n * value * value
     else:
-        big = float(num @ num) + value * value * float(den @ den)
+        dd = float(den @ den) if den_sq is None else den_sq
+        big = float(num @ num) + value * value * dd
         ss = big - 2.0 * value * float(num @ den)
     if ss <= 1e-8 * big:
         r = num - value if den is None else num - value * den
@@ -154,19 +157,27 @@ def make_estimate(
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     num = np.asarray(num, dtype=np.float64)
     n = len(num)
+    # The weight diagnostics' sums, shared with a self-normalised estimator whose
+    # normaliser is the weights themselves (SNIPS): one pass each, not two.
+    w = None if weights is None or not len(weights) else np.asarray(weights, dtype=np.float64)
+    w_sum = w_sq = None
+    if w is not None:
+        w_sum, w_sq = float(w.sum()), float(w @ w)
+    shared = w is not None and den is not None and den is weights
     if den is None:  # a mean
         value = float(num.sum() / n)
         se = _residual_sd(num, None, value) / np.sqrt(n) if n > 1 else float("nan")
     else:
         den = np.asarray(den, dtype=np.float64)
-        total = den.sum()
-        if total <= 0:
+        total = w_sum if shared else float(den.sum())
+        if total is None or total <= 0:
             raise ValueError(
                 "the estimator's normaliser is zero: no logged action has target probability > 0"
             )
         value = float(num.sum() / total)
         # Delta method for a ratio of means: the residuals num - value * den over mean(den).
-        spread = _residual_sd(num, den, value) / float(total / n) if n > 1 else float("nan")
+        den_sq = w_sq if shared else None
+        spread = _residual_sd(num, den, value, den_sq) / (total / n) if n > 1 else float("nan")
         se = spread / np.sqrt(n)
     z = float(stats.norm.ppf(1 - alpha / 2))
     normal = (value - z * se, value + z * se)
@@ -176,10 +187,8 @@ def make_estimate(
         method = "bootstrap-percentile"
     else:
         ci, method = normal, "normal"
-    w = None
-    if weights is not None and len(weights):
-        w = np.asarray(weights, dtype=np.float64)
-        ess = float(w.sum() ** 2 / max(float(w @ w), 1e-300))
+    if w is not None and w_sum is not None and w_sq is not None:
+        ess = float(w_sum**2 / max(w_sq, 1e-300))
         mx = float(w.max())
     else:
         ess, mx = float(n), float("nan")
