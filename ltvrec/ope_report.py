@@ -318,7 +318,7 @@ def refit_ensemble(
     """Simulators fitted on bootstrap resamples of the log's users, on the item vectors
     and horizon of ``simulator`` (with its fit settings when it is a fitted simulator),
     their choice model reading ``choice_history`` ('auto': the residual interest when
-    the log records impressions, which halves the model-based estimate's bias for
+    the log records impressions, which shrinks the model-based estimate's optimism about
     policies far from logging, docs/ope.md): the model-based estimate's ensemble."""
     from dataclasses import replace
 
