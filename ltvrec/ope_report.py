@@ -226,7 +226,7 @@ def ope_on_logs(
     ppo_mode: str = "sample",
     world_sets: list[str] | None = None,
     members: int = 3,
-    members_history: str = "auto",
+    members_history: str | None = None,
 ) -> dict[str, Any]:
     """``ltvrec ope``: the policies ``specs`` (``NAME=DIR`` or a log-buildable
     baseline's name) estimated on the log folder or data set ``logs``, whose states the
@@ -236,8 +236,8 @@ def ope_on_logs(
     Every spec and estimator is checked before the log is read, so bad input costs one
     line and no work; ``popularity-log`` is built from the log's own counts. The
     model-based estimate fits ``members`` simulators on bootstrap resamples of the log's
-    users (0: skip it), their choice model reading ``members_history``
-    (``FitConfig.choice_history``).
+    users (0: skip it), with :func:`refit_ensemble`'s recipe (``members_history``
+    overrides its ``FitConfig.choice_history``).
     """
     from ltvrec.agents.baselines import log_item_counts, policy_from_spec
     from ltvrec.interactions import load
@@ -252,7 +252,7 @@ def ope_on_logs(
         raise InputError(f"ppo_mode must be 'sample' or 'greedy', got {ppo_mode!r}")
     if members == 1 or members < 0:
         raise InputError(f"members must be 0 (no model-based estimate) or >= 2, got {members}")
-    if members_history not in CHOICE_HISTORY:
+    if members_history is not None and members_history not in CHOICE_HISTORY:
         raise InputError(
             f"members_history must be one of {', '.join(CHOICE_HISTORY)}, got {members_history!r}"
         )
@@ -313,13 +313,15 @@ def refit_ensemble(
     simulator: UserSimulator,
     members: int,
     seed: int = 0,
-    choice_history: str = "auto",
+    choice_history: str | None = None,
 ) -> list[FittedSimulator]:
     """Simulators fitted on bootstrap resamples of the log's users, on the item vectors
-    and horizon of ``simulator`` (with its fit settings when it is a fitted simulator),
-    their choice model reading ``choice_history`` ('auto': the residual interest when
-    the log records impressions, which shrinks the model-based estimate's optimism about
-    policies far from logging, docs/ope.md): the model-based estimate's ensemble."""
+    and horizon of ``simulator``: the model-based estimate's ensemble. A fitted
+    simulator's own fit settings are its members' recipe; for another simulator (the
+    known world) they are the defaults with ``choice_history='auto'`` (the residual
+    interest when the log records impressions, which shrinks the model-based estimate's
+    optimism about policies far from logging, docs/ope.md). ``choice_history`` given
+    overrides either."""
     from dataclasses import replace
 
     from ltvrec.simulators.ensemble import fit_ensemble
@@ -328,12 +330,12 @@ def refit_ensemble(
 
     vectors = simulator.item_embeddings
     if isinstance(simulator, FittedSimulator):
-        cfg = replace(fit_config_of(simulator), seed=seed, choice_history=choice_history)
+        cfg = replace(fit_config_of(simulator), seed=seed)
         vectors = fitted_from_vectors(simulator)
     else:
-        cfg = FitConfig(
-            horizon_days=simulator.horizon_days, seed=seed, choice_history=choice_history
-        )
+        cfg = FitConfig(horizon_days=simulator.horizon_days, seed=seed, choice_history="auto")
+    if choice_history is not None:
+        cfg = replace(cfg, choice_history=choice_history)
     logger.info(f"model-based estimate: fitting {members} simulators on resampled users")
     return fit_ensemble(log, catalog, vectors, cfg, members, seed)
 

@@ -31,7 +31,7 @@ from ltvrec.simulators.consequence import (
     item_consequences,
     with_consequences,
 )
-from ltvrec.simulators.fitted import fitted_from_vectors
+from ltvrec.simulators.fitted import fit_config_of, fitted_from_vectors
 from ltvrec.simulators.replay import replay_log
 
 
@@ -122,6 +122,8 @@ def test_refits_start_from_the_text_vectors_not_the_appended_ones(tmp_path: Path
     assert leave.coef.shape == (enc.size,)
     members = refit_ensemble(log, catalog, sim, 2)
     assert all(m.item_embeddings.shape == sim.item_embeddings.shape for m in members)
+    # The members follow the simulator's recipe, choice model included.
+    assert {fit_config_of(m).choice_history for m in members} == {"consumed"}
     sim.save(tmp_path / "sim")
     with pytest.raises(BundleError, match="a new title alone cannot give"):
         export_trained(

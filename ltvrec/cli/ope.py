@@ -48,12 +48,13 @@ def ope(
         ),
     ] = 3,
     members_history: Annotated[
-        str,
+        str | None,
         typer.Option(
             help="What the refitted simulators' choice model reads: auto (the residual "
-            "interest when the log records impressions), consumed, none, residual."
+            "interest when the log records impressions), consumed, none, residual "
+            "(default: a fitted simulator's own setting; auto for the known world)."
         ),
-    ] = "auto",
+    ] = None,
     set_: WorldSetOpt = None,
 ) -> None:
     """Offline policy evaluation of whole policies on a log: IS, PDIS, FQE, DR, reports."""
