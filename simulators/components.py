@@ -51,6 +51,7 @@ def _fit_choice(
     k_sim: int,
     history: np.ndarray | None = None,
     extra: np.ndarray | None = None,
+    ignore: np.ndarray | None = None,
 ) -> tuple[ChoiceParams, dict[str, Any]]:
     """Fit the two-tower choice model on standardised states ``x``.
 
@@ -61,6 +62,8 @@ def _fit_choice(
             masked one did).
         extra: ``[R, e]`` further standardised inputs of the user tower only (the
             residual interest); their weights come back as ``info["extra_wq"]`` ``[e, h]``.
+        ignore: ``[S]`` bool, state columns neither the user tower nor the no-click
+            utility reads (``cfg.choice_ignore``; their weights are 0).
     """
     import torch
 
@@ -81,7 +84,10 @@ def _fit_choice(
     hidden_cols = np.zeros(s_dim, dtype=bool)
     if cfg.choice_history != "consumed" and history is not None:
         hidden_cols = np.asarray(history, dtype=bool)
+    ignored = np.zeros(s_dim, dtype=bool) if ignore is None else np.asarray(ignore, dtype=bool)
+    hidden_cols = hidden_cols | ignored
     xq = xt.masked_fill(torch.as_tensor(hidden_cols)[None, :], 0.0)
+    xt = xt.masked_fill(torch.as_tensor(ignored)[None, :], 0.0)  # the no-click utility's
     if extra is not None:
         xq = torch.cat([xq, torch.as_tensor(extra, dtype=torch.float32)], dim=1)
 
@@ -131,7 +137,7 @@ def _fit_choice(
             item_keys=v(emb).numpy().copy(),
             item_bias=bias.numpy().copy(),
             position_bias=(pos.numpy()[:k_sim] if not consumption_only else np.zeros(k_sim)).copy(),
-            w_no_click=nc.weight[0].numpy().copy(),
+            w_no_click=np.where(ignored, 0.0, nc.weight[0].numpy()).astype(np.float32),
             b_no_click=float(nc.bias[0]),
         )
     info: dict[str, Any] = {

@@ -82,6 +82,11 @@ class FitConfig:
     gap (edges at quantiles of the observed gaps): it can follow a return curve that
     rises fast in the first hours and slowly after. 1 (the default): a single
     exponential rate; docs/simulators.md measures both."""
+    choice_ignore: tuple[str, ...] = ()
+    """State blocks the choice model (user tower and no-click utility) does not read:
+    their weights are 0. For blocks whose link to clicking in a log is who the user is
+    rather than what a request did to them (``session_clicks``, ``session_mean_reward``),
+    which a simulator would read as a cause; docs/simulators.md measures it."""
     return_ignore: tuple[str, ...] = ()
     """State blocks the return model (churn and return gap) does not read: their
     coefficients are held at 0. For blocks that only grow with a user's history

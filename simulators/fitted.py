@@ -460,6 +460,7 @@ def fit_simulator(
     history = np.zeros(layout.size, dtype=bool)
     for name, cols in layout.blocks.items():
         history[cols] = name in ("interest", "last_item") or name.startswith("recent_items@")
+    ignore = layout.mask(cfg.choice_ignore)
     residual = None
     if cfg.choice_history == "residual":
         if consumption_only:
@@ -468,18 +469,20 @@ def fit_simulator(
                 "consumption-only log has no unclicked impressions (use 'consumed')",
                 column="click",
             )
-        base, _ = _fit_choice(traj, xb, emb, cfg, False, k_sim, history)
+        base, _ = _fit_choice(traj, xb, emb, cfg, False, k_sim, history, ignore=ignore)
         res = replay_residuals(traj, xb, base, emb, cfg.residual_decay)
         res_std = Standardizer.fit(res)
         choice, choice_info = _fit_choice(
-            traj, xb, emb, cfg, False, k_sim, history, extra=res_std(res)
+            traj, xb, emb, cfg, False, k_sim, history, extra=res_std(res), ignore=ignore
         )
         weights = choice_info.pop("extra_wq")
         # The residual's mean goes into the query bias: its own term is 0 at no residual.
         choice = replace(choice, bq=choice.bq - (res_std.mean / res_std.std) @ weights)
         residual = ResidualInterest(base, weights, res_std.std, cfg.residual_decay)
     else:
-        choice, choice_info = _fit_choice(traj, xb, emb, cfg, consumption_only, k_sim, history)
+        choice, choice_info = _fit_choice(
+            traj, xb, emb, cfg, consumption_only, k_sim, history, ignore=ignore
+        )
     reward = _fit_reward(traj, xb, emb, cfg)
     leave = _fit_leave(traj, xa, cfg)
     ret, ret_info = _fit_return(traj, xa, cfg, layout.mask(cfg.return_ignore))

@@ -274,6 +274,22 @@ def test_return_model_does_not_read_the_ignored_blocks() -> None:
     assert abs(both.rate_coef.sum() - 0.5) < 0.05 and both.rate_coef[1] > 0.1
 
 
+def test_choice_model_does_not_read_the_ignored_blocks(
+    world: KnownWorld, logged: tuple[InteractionLog, PlackettLucePolicy]
+) -> None:
+    log, _ = logged
+    small = InteractionLog(frame=log.frame[log.frame["user_id"] < 200].reset_index(drop=True))
+    catalog = known_world_catalog(world.items.titles, world.items.price)
+    names = ("session_clicks", "session_mean_reward")
+    cfg = FitConfig(epochs=1, min_steps=0, choice_history="residual", choice_ignore=names)
+    sim = fit_simulator(small, catalog, world.item_embeddings, cfg)
+    cols = sim.state_encoder.layout.mask(names)
+    assert sim.residual is not None
+    for params in (sim.choice, sim.residual.base):
+        assert not params.wq[cols].any() and not params.w_no_click[cols].any()
+        assert params.w_no_click[~cols].any() and params.wq[~cols].any()
+
+
 def test_state_layout_masks_named_blocks() -> None:
     layout = StateLayout(4)
     mask = layout.mask(("sessions", "last_item"))
