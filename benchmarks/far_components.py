@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
+from choice_history import click_check
 from ope_coverage import far_targets
 
 from ltvrec.simulators import FitConfig, KnownWorld, PlackettLucePolicy, evaluate, fit_simulator
-from ltvrec.simulators.base import SimState
 from ltvrec.simulators.logs import known_world_catalog, simulate_log
 from ltvrec.simulators.replay import replay_log
 from ltvrec.simulators.residual import ResidualInterest
@@ -42,15 +41,6 @@ class ClippedResidual(ResidualInterest):
 
     def query(self, residual: np.ndarray) -> np.ndarray:
         return np.clip(residual / self.scale, self.low, self.high) @ self.weights
-
-
-def replayed_click_rate(sim: Any, traj: Any) -> tuple[float, float]:
-    """The fitted choice model's mean click probability on logged requests (each with
-    the latent state its own history gives), and the observed click rate."""
-    state = SimState(traj.before, np.zeros(traj.n), sim.replay_latent(traj))
-    z = sim.choice_logits(state, traj.slates)
-    p = np.exp(z - z.max(axis=1, keepdims=True))
-    return float(1.0 - (p[:, 0] / p.sum(axis=1)).mean()), float((traj.clicked_position >= 0).mean())
 
 
 COLUMNS = ("value", "clicks_per_request", "requests_per_session", "sessions_per_user",
@@ -102,9 +92,7 @@ def main() -> None:
             row = evaluate(sim, target, args.eval_users, seed=7).summary()
             t = truth[name]
             cells = " | ".join(f"{row[c]:.3f} ({row[c] / t[c] - 1:+.0%})" for c in COLUMNS)
-            pred, seen = replayed_click_rate(
-                sim, replay_log(requests[name], catalog, sim.state_encoder)
-            )
+            pred, seen, _, _ = click_check(sim, requests[name], catalog)
             print(f"| {name} | log {r} | {cells} | {pred:.3f} (true {seen:.3f}) |", flush=True)
 
 
