@@ -33,8 +33,8 @@ class FitConfig:
       a policy's own exposure does not read as taste. Needs logs with impressions.
       :mod:`ltvrec.simulators.residual`.
     - 'auto': 'residual' when the log records impressions, 'consumed' when it is
-      consumption-only (the fitted simulator records which). The OPE report's
-      model-based estimate fits its members this way (docs/ope.md measures it).
+      consumption-only (the fitted simulator records which). ``ltvrec ope`` on the
+      known world fits its model-based members this way (docs/ope.md measures it).
 
     docs/simulators.md ("Clicks after the first consumption") measures all three. The
     no-click utility reads the whole state in every case."""
@@ -86,7 +86,8 @@ class FitConfig:
     """State blocks the choice model (user tower and no-click utility) does not read:
     their weights are 0. For blocks whose link to clicking in a log is who the user is
     rather than what a request did to them (``session_clicks``, ``session_mean_reward``),
-    which a simulator would read as a cause; docs/simulators.md measures it."""
+    which a simulator would read as a cause. docs/simulators.md ("The far OPE targets")
+    measured no effect of ignoring them in the known world."""
     return_ignore: tuple[str, ...] = ()
     """State blocks the return model (churn and return gap) does not read: their
     coefficients are held at 0. For blocks that only grow with a user's history
