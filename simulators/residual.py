@@ -35,6 +35,7 @@ residuals agree exactly (tested).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,11 +78,13 @@ def replay_residuals(
     base: ChoiceParams,
     item_vectors: np.ndarray,
     decay: float,
+    step_fn: Callable[..., np.ndarray] = residual_step,
 ) -> np.ndarray:
     """``[R, d]`` each logged user's residual interest *before* each of their requests
     (0 before the first), from the replayed log (rows by user, then time) and its
-    standardised before-states ``x``."""
-    step = residual_step(base, x, traj.slates, traj.clicked_position, item_vectors)
+    standardised before-states ``x``. ``step_fn`` (``residual_step``'s signature) is
+    the per-request increment (a variant's, in benchmarks)."""
+    step = step_fn(base, x, traj.slates, traj.clicked_position, item_vectors)
     out = np.zeros_like(step)
     first = np.r_[True, traj.user[1:] != traj.user[:-1]] if traj.n else np.zeros(0, bool)
     starts = np.maximum.accumulate(np.where(first, np.arange(traj.n), 0))
