@@ -13,6 +13,10 @@ of each target (500 true-world users, replayed with their own residual interest)
 where it is right and the simulated click rate is not, the error is in the states the
 simulated users reach, not in the model's clicks for a given state.
 
+``--frozen-residual``: each simulated user draws a residual once, from the logged
+requests' (each request equally likely), and keeps it: a fixed taste in the residual's
+own coordinates, which their clicks no longer move.
+
 ``--clip-residual``: the simulated users' residual interest (over its scale) is clipped,
 per dimension, to the range the logged requests' took, before the choice model reads it.
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from choice_history import click_check
@@ -43,6 +48,21 @@ class ClippedResidual(ResidualInterest):
         return np.clip(residual / self.scale, self.low, self.high) @ self.weights
 
 
+@dataclass(frozen=True)
+class FrozenResidual(ResidualInterest):
+    """A residual drawn once per simulated user from ``pool`` and never updated."""
+
+    pool: np.ndarray | None = None
+    rng: np.random.Generator | None = None
+
+    def initial(self, n: int) -> np.ndarray:
+        assert self.pool is not None and self.rng is not None
+        return self.pool[self.rng.integers(0, len(self.pool), n)]
+
+    def update(self, residual: np.ndarray, *_: Any) -> np.ndarray:
+        return residual
+
+
 COLUMNS = ("value", "clicks_per_request", "requests_per_session", "sessions_per_user",
            "churn_rate")  # fmt: skip
 
@@ -56,6 +76,7 @@ def main() -> None:
     p.add_argument("--choice-history", type=str, default="residual")
     p.add_argument("--choice-ignore", nargs="+", default=[], help="FitConfig.choice_ignore")
     p.add_argument("--clip-residual", action="store_true")
+    p.add_argument("--frozen-residual", action="store_true")
     p.add_argument("--model", type=str, default="minilm")
     args = p.parse_args()
     from ltvrec.experiment import encode_titles
@@ -88,6 +109,11 @@ def main() -> None:
             sim.residual = ClippedResidual(
                 res.base, res.weights, res.scale, res.decay, z.min(axis=0), z.max(axis=0)
             )
+        if args.frozen_residual and sim.residual is not None:
+            res = sim.residual
+            pool = sim.replay_latent(replay_log(log, catalog, sim.state_encoder))["residual"]
+            rng = np.random.default_rng(r)
+            sim.residual = FrozenResidual(res.base, res.weights, res.scale, res.decay, pool, rng)
         for name, target in targets.items():
             row = evaluate(sim, target, args.eval_users, seed=7).summary()
             t = truth[name]
