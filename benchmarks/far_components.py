@@ -63,6 +63,23 @@ class FrozenResidual(ResidualInterest):
         return residual
 
 
+def far_study(ppo: str | None, model: str, eval_users: int) -> tuple[Any, ...]:
+    """The far OPE study's world (titles encoded with ``model``), catalog, logging policy
+    and targets; each target's true summary over ``eval_users`` users, and 500 true-world
+    users' requests under it (for the click check)."""
+    from ltvrec.experiment import encode_titles
+
+    world = KnownWorld()
+    emb = encode_titles(world.items.titles, model, world.config.embedding_dim)
+    world = KnownWorld(world.config, item_embeddings=emb)
+    catalog = known_world_catalog(world.items.titles, world.items.price)
+    logging = PlackettLucePolicy(world.logging_scores(), world.slate_size)
+    targets = far_targets(world, ppo, [1.0, 0.5])
+    truth = {k: evaluate(world, t, eval_users, seed=7).summary() for k, t in targets.items()}
+    requests = {k: simulate_log(world, t, 500, seed=5) for k, t in targets.items()}
+    return world, catalog, logging, targets, truth, requests
+
+
 COLUMNS = ("value", "clicks_per_request", "requests_per_session", "sessions_per_user",
            "churn_rate")  # fmt: skip
 
@@ -79,16 +96,9 @@ def main() -> None:
     p.add_argument("--frozen-residual", action="store_true")
     p.add_argument("--model", type=str, default="minilm")
     args = p.parse_args()
-    from ltvrec.experiment import encode_titles
-
-    world = KnownWorld()
-    emb = encode_titles(world.items.titles, args.model, world.config.embedding_dim)
-    world = KnownWorld(world.config, item_embeddings=emb)
-    catalog = known_world_catalog(world.items.titles, world.items.price)
-    logging = PlackettLucePolicy(world.logging_scores(), world.slate_size)
-    targets = far_targets(world, args.ppo, [1.0, 0.5])
-    truth = {k: evaluate(world, t, args.eval_users, seed=7).summary() for k, t in targets.items()}
-    requests = {k: simulate_log(world, t, 500, seed=5) for k, t in targets.items()}
+    world, catalog, logging, targets, truth, requests = far_study(
+        args.ppo, args.model, args.eval_users
+    )
     print("| target | simulator | " + " | ".join(COLUMNS) + " | clicks on the truth's requests |")
     print("|---|---|" + "---|" * (len(COLUMNS) + 1))
     for name, row in truth.items():

@@ -19,12 +19,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from ope_coverage import far_targets
+from far_components import far_study
 
-from ltvrec.simulators import FitConfig, KnownWorld, PlackettLucePolicy, evaluate, fit_simulator
+from ltvrec.simulators import FitConfig, evaluate, fit_simulator
 from ltvrec.simulators.base import SimState
 from ltvrec.simulators.components import ChoiceParams, Standardizer, _fit_choice
-from ltvrec.simulators.logs import known_world_catalog, simulate_log
+from ltvrec.simulators.logs import simulate_log
 from ltvrec.simulators.replay import replay_log
 from ltvrec.simulators.residual import ResidualInterest, replay_residuals, shown_probabilities
 
@@ -91,16 +91,9 @@ def main() -> None:
     p.add_argument("--replicates", type=int, nargs="+", default=[0, 1])
     p.add_argument("--eval-users", type=int, default=5000)
     args = p.parse_args()
-    from ltvrec.experiment import encode_titles
-
-    world = KnownWorld()
-    emb = encode_titles(world.items.titles, "minilm", world.config.embedding_dim)
-    world = KnownWorld(world.config, item_embeddings=emb)
-    catalog = known_world_catalog(world.items.titles, world.items.price)
-    logging = PlackettLucePolicy(world.logging_scores(), world.slate_size)
-    targets = far_targets(world, args.ppo, [1.0, 0.5])
-    truth = {k: evaluate(world, t, args.eval_users, seed=7).summary() for k, t in targets.items()}
-    requests = {k: simulate_log(world, t, 500, seed=5) for k, t in targets.items()}
+    world, catalog, logging, targets, truth, requests = far_study(
+        args.ppo, "minilm", args.eval_users
+    )
     for r in args.replicates:
         log = simulate_log(world, logging, 1000, seed=1000 + r)
         cfg = FitConfig(horizon_days=world.config.horizon_days, seed=r, choice_history="residual")
