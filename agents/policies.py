@@ -88,6 +88,7 @@ def load_policy(folder: str | Path) -> tuple[SlateActorCriticPolicy, dict[str, A
         hidden=list(cfg["hidden"]),
         state_dim=meta.get("state_dim", s),
         signals=BaselineSignals.arrays_from_state(state, "signals.") if meta.get("start") else None,
+        item_bias_init=state["item_bias_start"].numpy() if "item_bias_start" in state else None,
         mask_consumed=bool(meta.get("mask_consumed", False)),
         shortlist=int(cfg.get("shortlist", 0)) if meta.get("start") else 0,
         shortlist_explore=int(cfg.get("shortlist_explore", 0)),

@@ -74,6 +74,9 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
             only), or None for the plain two-tower scorer.
         signal_init: ``(w_g, w_p)``, the start weights of the signals; the residual
             scorer then starts at exactly 0.
+        item_bias_init: ``[N]``, the start's per-item term (``w_c`` times the item
+            consequences, :func:`~ltvrec.agents.prior.consequence_prior`): the item bias
+            starts there instead of at 0, and the start's scores include it.
         mask_consumed: the last ``N`` observation columns are the user's consumed items
             (0/1; see ``SlateVectorEnv``), scored ``-inf`` so they are never drawn.
         shortlist: per request, only the candidate set of
@@ -99,6 +102,7 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
         state_dim: int | None = None,
         signals: dict[str, np.ndarray] | None = None,
         signal_init: tuple[float, float] = (0.0, 0.0),
+        item_bias_init: np.ndarray | None = None,
         mask_consumed: bool = False,
         shortlist: int = 0,
         shortlist_explore: int = 0,
@@ -124,6 +128,9 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
             raise ValueError("baseline signals need a static catalog, not per-step candidates")
         self._signals = signals
         self._signal_init = tuple(float(w) for w in signal_init)
+        if item_bias_init is not None and signals is None:
+            raise ValueError("item_bias_init is part of a start: give the signals too")
+        self._item_bias_init = None if item_bias_init is None else np.asarray(item_bias_init)
         self.signals: BaselineSignals | None = None
         if mask_consumed and self.candidates:
             raise ValueError("masking consumed items needs a static catalog")
@@ -180,6 +187,15 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
                 init = th.as_tensor(self._signal_init, dtype=th.float32)
                 self.signal_weight = nn.Parameter(init.clone())
                 self.register_buffer("signal_weight_init", init.clone())
+                if self._item_bias_init is not None:
+                    bias = th.as_tensor(self._item_bias_init, dtype=th.float32)
+                    if bias.shape != self.item_bias.shape:
+                        raise ValueError(
+                            f"item_bias_init has shape {tuple(bias.shape)}, the catalog "
+                            f"{tuple(self.item_bias.shape)}"
+                        )
+                    self.item_bias.copy_(bias / ITEM_BIAS_SCALE)
+                    self.register_buffer("item_bias_start", bias.clone())
                 last.weight.zero_()
                 last.bias.zero_()
             else:
@@ -328,7 +344,11 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
         user, consumed = self._split(obs, self.n_mask, None)
         state = user[..., : self.state_dim]
         feats = self.signal_features(state)
-        return self._mask(self._shortlisted(state, consumed, feats, feats @ init), consumed)
+        s = feats @ init
+        start_bias = getattr(self, "item_bias_start", None)
+        if start_bias is not None:
+            s = s + start_bias * self.id_mask
+        return self._mask(self._shortlisted(state, consumed, feats, s), consumed)
 
     def values(self, obs: PyTorchObs) -> th.Tensor:
         return self.value_head(self._user(obs))
@@ -365,6 +385,7 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
             state_dim=self.state_dim,
             signals=self._signals,
             signal_init=self._signal_init,
+            item_bias_init=self._item_bias_init,
             mask_consumed=self.mask_consumed,
             shortlist=self.shortlist,
             shortlist_explore=self.shortlist_explore,

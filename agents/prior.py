@@ -29,9 +29,26 @@ import torch as th
 from torch import nn
 
 from ltvrec.catalog import fit_text_maps
-from ltvrec.simulators.fitted import REWARD_FLOOR, FittedSimulator
+from ltvrec.simulators.fitted import REWARD_FLOOR, FittedSimulator, fit_config_of
 
 SIGNALS = ("greedy", "popularity")
+
+
+def consequence_prior(model: FittedSimulator) -> np.ndarray | None:
+    """``[N]`` float32: the item consequences ``model`` was fitted with
+    (``FitConfig.item_consequences``: what consuming each item does to the user's later
+    session ends, estimated from the log; the last column of its item vectors),
+    standardised over items; None for a fit without them.
+
+    It is the third signal of the start (``greedy + r x consequence``, a log-buildable
+    ranking that trades clicks for what the log says an item does afterwards). Being
+    per item and independent of the user, it enters the policy as the initial value of
+    the item bias, so a policy started there has no new parameter and exports as any
+    other."""
+    if not fit_config_of(model).item_consequences:
+        return None
+    c = model.item_embeddings[:, -1].astype(np.float64)
+    return ((c - c.mean()) / max(float(c.std()), 1e-12)).astype(np.float32)
 
 
 def signal_arrays(model: FittedSimulator, probe_states: np.ndarray) -> dict[str, np.ndarray]:
@@ -194,4 +211,11 @@ def candidate_mask(
     return chosen
 
 
-__all__ = ["HASH_MOD", "SIGNALS", "BaselineSignals", "candidate_mask", "signal_arrays"]
+__all__ = [
+    "HASH_MOD",
+    "SIGNALS",
+    "BaselineSignals",
+    "candidate_mask",
+    "consequence_prior",
+    "signal_arrays",
+]

@@ -40,7 +40,12 @@ from ltvrec.agents.distributions import gumbel_top_k as th_gumbel_top_k
 from ltvrec.agents.distributions import position_log_probs
 from ltvrec.agents.policies import POLICY_FORMAT, PPOPolicy
 from ltvrec.agents.policy import SlateActorCriticPolicy
-from ltvrec.agents.prior import BaselineSignals, candidate_mask, signal_arrays
+from ltvrec.agents.prior import (
+    BaselineSignals,
+    candidate_mask,
+    consequence_prior,
+    signal_arrays,
+)
 from ltvrec.artifacts import write_record
 from ltvrec.envs.sb3 import SB3VecEnv
 from ltvrec.envs.vector import SlateVectorEnv
@@ -107,6 +112,11 @@ class TrainConfig:
     scorer near uniform)."""
     start_scales: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
     """Inverse temperatures of the start candidates (signals have unit spread)."""
+    start_consequence: tuple[float, ...] = (0.5, 1.0)
+    """With 'auto', when the simulator fitted from the logs carries item consequences
+    (``FitConfig.item_consequences``): further start candidates ``greedy + r x
+    consequence`` at each scale, ``r`` from this list (the consequences standardised
+    over items, :func:`~ltvrec.agents.prior.consequence_prior`). Empty: none."""
     start_users: int = 200
     """Users per start candidate's evaluation."""
     shortlist: int = 0
@@ -277,9 +287,9 @@ def obs_statistics(
 # ------------------------------------------------------------------------- the start
 @dataclass(frozen=True)
 class SignalPolicy(ScoredPolicy):
-    """Plackett-Luce (or top-K) over ``weights . signals(state)``, consumed items
-    excluded (and, with ``shortlist``, items outside the request's candidate set): a
-    start candidate, and a trained policy's step-0 self."""
+    """Plackett-Luce (or top-K) over ``weights . signals(state) + item_prior``, consumed
+    items excluded (and, with ``shortlist``, items outside the request's candidate set):
+    a start candidate, and a trained policy's step-0 self."""
 
     signals: BaselineSignals
     weights: tuple[float, float]
@@ -287,12 +297,16 @@ class SignalPolicy(ScoredPolicy):
     name: str = "start"
     shortlist: int = 0
     shortlist_explore: int = 0
+    item_prior: np.ndarray | None = None
+    """``[N]`` a per-item term of the scores (the start's weighted item consequences)."""
 
     def scores(self, obs: np.ndarray, consumed: np.ndarray | None = None) -> np.ndarray:
         with th.no_grad():
             x = th.as_tensor(obs, dtype=th.float32)
             f = self.signals(x)
             s = (f @ th.as_tensor(self.weights, dtype=th.float32)).double().numpy()
+            if self.item_prior is not None:
+                s = s + self.item_prior[None, :]
             if self.shortlist:
                 ok = None if consumed is None else th.as_tensor(~consumed)
                 n = min(self.shortlist, s.shape[1])
@@ -301,50 +315,126 @@ class SignalPolicy(ScoredPolicy):
         return s
 
 
-def start_candidates(cfg: TrainConfig) -> list[tuple[float, float]]:
-    """The start weights ``(w_greedy, w_popularity)`` that ``cfg.start`` allows."""
-    out: list[tuple[float, float]] = []
+StartWeights = tuple[float, float, float]
+"""A start's ``(w_greedy, w_popularity, w_consequence)``."""
+
+
+def start_candidates(cfg: TrainConfig, consequence: bool = False) -> list[StartWeights]:
+    """The start weights that ``cfg.start`` allows (``consequence``: the fitted
+    simulator carries item consequences)."""
+    out: list[StartWeights] = []
     for c in cfg.start_scales:
         if cfg.start in ("auto", "greedy-model"):
-            out.append((c, 0.0))
+            out.append((c, 0.0, 0.0))
         if cfg.start in ("auto", "popularity-log"):
-            out.append((0.0, c))
+            out.append((0.0, c, 0.0))
         if cfg.start == "auto":
-            out.append((c, c))
+            out.append((c, c, 0.0))
+            if consequence:
+                out += [(c, 0.0, r * c) for r in cfg.start_consequence]
     return out
 
 
+def start_policy_of(
+    signals: BaselineSignals,
+    w: StartWeights,
+    prior: np.ndarray | None,
+    cfg: TrainConfig,
+    deterministic: bool = False,
+    name: str = "start",
+) -> SignalPolicy:
+    """The start candidate ``w`` as a policy (``prior``: the standardised item
+    consequences, needed when ``w_consequence`` is not 0)."""
+    if w[2] and prior is None:
+        raise ValueError("a start with a consequence weight needs the item consequences")
+    return SignalPolicy(
+        signals,
+        (w[0], w[1]),
+        deterministic=deterministic,
+        name=name,
+        shortlist=cfg.shortlist,
+        shortlist_explore=cfg.shortlist_explore,
+        item_prior=None if not w[2] or prior is None else w[2] * prior.astype(np.float64),
+    )
+
+
+def start_policy(policy: SlateActorCriticPolicy, name: str = "ppo (start, step 0)") -> SignalPolicy:
+    """The trained policy's step-0 self: its baseline signals at their start weights."""
+    if policy.signals is None:
+        raise ValueError("this policy was trained without a start (start='none')")
+    init = policy.signal_weight_init
+    assert isinstance(init, th.Tensor)
+    weights = (float(init[0]), float(init[1]))
+    start_bias = getattr(policy, "item_bias_start", None)  # a start with consequences
+    return SignalPolicy(
+        policy.signals,
+        weights,
+        deterministic=True,
+        name=name,
+        shortlist=policy.shortlist,
+        shortlist_explore=policy.shortlist_explore,
+        item_prior=None if start_bias is None else (start_bias * policy.id_mask).double().numpy(),
+    )
+
+
 def choose_start(
-    sim: UserSimulator, signals: BaselineSignals, cfg: TrainConfig
-) -> tuple[tuple[float, float], list[dict[str, Any]]]:
+    sim: UserSimulator,
+    signals: BaselineSignals,
+    cfg: TrainConfig,
+    prior: np.ndarray | None = None,
+    members: list[FittedSimulator] | None = None,
+) -> tuple[StartWeights, list[dict[str, Any]]]:
     """The start: among the candidates whose *sampled* policy (what PPO trains) earns
     within one standard error of the best candidate's value in ``sim`` (paired by user:
     every candidate meets the same ``cfg.start_users`` users), the most exploratory one
     (the smallest weights, so the highest entropy). The one-standard-error rule
     (Breiman et al. 1984) applied to PPO's start: a sharper start that is not measurably
-    better leaves PPO less to learn from."""
-    runs = {
-        w: evaluate(
-            sim,
-            SignalPolicy(
-                signals, w, shortlist=cfg.shortlist, shortlist_explore=cfg.shortlist_explore
-            ),
-            cfg.start_users,
-            seed=20_000 + cfg.seed,
-        )
-        for w in start_candidates(cfg)
+    better leaves PPO less to learn from. ``prior``: the standardised item consequences
+    (:func:`~ltvrec.agents.prior.consequence_prior`), which add the candidates ``greedy
+    + r x consequence``; a consequence candidate is chosen only when no candidate without
+    it (smaller weights) is within one standard error of the best.
+
+    ``members``: simulators fitted on bootstrap resamples of the same log
+    (:func:`~ltvrec.simulators.ensemble.fit_ensemble`). Each candidate is evaluated in
+    every member too, and a candidate whose members' values spread by more than
+    :data:`~ltvrec.simulators.ensemble.MAX_RELATIVE_SPREAD` of their mean (the logs do
+    not pin its value down) is not chosen (unless every candidate is so)."""
+    from ltvrec.simulators.ensemble import ensemble_values
+
+    seed = 20_000 + cfg.seed
+    policies = {
+        w: start_policy_of(signals, w, prior, cfg)
+        for w in start_candidates(cfg, consequence=prior is not None)
     }
-    best = max(runs, key=lambda w: runs[w].value[0])
+    runs = {w: evaluate(sim, p, cfg.start_users, seed=seed) for w, p in policies.items()}
+    spread = {
+        w: ensemble_values(members, {"start": p}, cfg.start_users, seed)["start"]
+        for w, p in policies.items()
+        if members
+    }
+    eligible = [w for w in runs if not spread or not spread[w]["wide"]] or list(runs)
+    best = max(eligible, key=lambda w: runs[w].value[0])
     tried: list[dict[str, Any]] = []
-    close: list[tuple[float, float]] = []
+    close: list[StartWeights] = []
     for w, run in runs.items():
         gap = runs[best].returns - run.returns
         se = float(gap.std(ddof=1) / np.sqrt(len(gap))) if len(gap) > 1 else 0.0
-        within = bool(gap.mean() <= se)
-        tried.append({"weights": list(w), "sampled_value": run.value[0], "within_1se": within})
+        within = bool(gap.mean() <= se) and w in eligible
+        row: dict[str, Any] = {
+            "weights": list(w[:2]),
+            "sampled_value": run.value[0],
+            "within_1se": within,
+        }
+        if prior is not None:
+            row["consequence_weight"] = w[2]
+        if spread:
+            row["members"] = spread[w]["values"]
+            row["members_relative_spread"] = spread[w]["relative_spread"]
+            row["excluded_wide_spread"] = w not in eligible
+        tried.append(row)
         if within:
             close.append(w)
-    chosen = min(close, key=lambda w: (w[0] + w[1], -runs[w].value[0]))
+    chosen = min(close, key=lambda w: (sum(w), -runs[w].value[0]))
     return chosen, tried
 
 
@@ -357,10 +447,13 @@ def train(
     resume: bool = False,
     progress: Callable[[int, dict[str, Any] | None], None] | None = None,
     model_from_logs: FittedSimulator | None = None,
+    start_members: list[FittedSimulator] | None = None,
 ) -> tuple[PPO, list[dict[str, Any]]]:
     """Train PPO with the slate policy on ``sim``; write ``out/`` (see :func:`save_policy`).
 
     Args:
+        start_members: simulators fitted on bootstrap resamples of the log: start
+            candidates whose value they do not pin down are not chosen (:func:`choose_start`).
         model_from_logs: the simulator fitted from the logs whose response model and item
             counts give the baselines' signals (default: ``sim`` itself when it is a
             fitted simulator). Without one, ``start='auto'`` starts from scratch.
@@ -405,9 +498,14 @@ def train(
         signal_kwargs: dict[str, Any] = {}
         if fitted is not None and cfg.start != "none":
             arrays = signal_arrays(fitted, probe)
-            weights, tried = choose_start(sim, BaselineSignals(arrays), cfg)
-            signal_kwargs = {"signals": arrays, "signal_init": weights}
-            start_info = {"weights": list(weights), "candidates": tried}
+            prior = consequence_prior(fitted) if cfg.start_consequence else None
+            weights, tried = choose_start(sim, BaselineSignals(arrays), cfg, prior, start_members)
+            signal_kwargs = {"signals": arrays, "signal_init": weights[:2]}
+            start_info = {"weights": list(weights[:2]), "candidates": tried}
+            if prior is not None:
+                start_info["consequence_weight"] = weights[2]
+                if weights[2]:
+                    signal_kwargs["item_bias_init"] = weights[2] * prior
         shortlist_kwargs: dict[str, Any] = {}
         if cfg.shortlist:
             if not signal_kwargs:

@@ -37,7 +37,8 @@ from ltvrec.agents.evaluation import (
     summarize_runs,
 )
 from ltvrec.agents.policies import PPOPolicy
-from ltvrec.agents.train_ppo import TrainConfig, train
+from ltvrec.agents.policy import SlateActorCriticPolicy
+from ltvrec.agents.train_ppo import TrainConfig, start_policy, train
 from ltvrec.errors import ConfigError
 from ltvrec.interactions.io import atomic_path
 from ltvrec.simulators import (
@@ -51,6 +52,7 @@ from ltvrec.simulators import (
     known_world_catalog,
     simulate_log,
 )
+from ltvrec.simulators.ensemble import fit_ensemble
 from ltvrec.simulators.fidelity import policy_fidelity
 from ltvrec.simulators.policies import SimPolicy
 from ltvrec.simulators.rollout import PolicyValue
@@ -84,6 +86,7 @@ def run_experiment(
     model: str = "minilm",
     train_true: bool = True,
     fit_config: FitConfig | None = None,
+    start_members: int = 0,
 ) -> dict[str, Any]:
     """Run the experiment for seeds 0..seeds-1; write ``report.md``, ``report.json`` and
     ``learning_curves.png`` into ``out``; return the report.
@@ -93,6 +96,9 @@ def run_experiment(
             training time).
         fit_config: how the simulator is fitted (``horizon_days`` and ``seed`` are set
             per seed).
+        start_members: when >= 2, that many simulators fitted on bootstrap resamples of
+            each seed's logged users; PPO-fitted's start is not a candidate whose value
+            they leave open (:func:`~ltvrec.agents.train_ppo.choose_start`).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -108,6 +114,7 @@ def run_experiment(
     runs: dict[str, list[PolicyValue]] = {}
     fidelity: list[dict[str, Any]] = []
     curves: dict[str, list[Any]] = {}
+    starts: dict[str, Any] = {}
     for seed in range(seeds):
         world_cfg = replace(wcfg, seed=wcfg.seed + seed)
         titles = KnownWorld(world_cfg).items.titles
@@ -119,8 +126,10 @@ def run_experiment(
         logger.info(f"seed {seed}: logging {log_users} users")
         log = simulate_log(world, logging, log_users, seed=seed)
         logger.info(f"seed {seed}: fitting the simulator on {log.n_requests:,} requests")
-        fitted = fit_simulator(
-            log, catalog, emb, replace(fcfg, horizon_days=wcfg.horizon_days, seed=seed)
+        recipe = replace(fcfg, horizon_days=wcfg.horizon_days, seed=seed)
+        fitted = fit_simulator(log, catalog, emb, recipe)
+        members = (
+            fit_ensemble(log, catalog, emb, recipe, start_members, seed) if start_members else None
         )
         if fitted.item_embeddings.shape != emb.shape:
             # The fit appended what it learned per item (item consequences): every
@@ -132,9 +141,23 @@ def run_experiment(
         trained = [("ppo-fitted", fitted)] + ([("ppo-true", world)] if train_true else [])
         for name, where in trained:
             logger.info(f"seed {seed}: {name} ({cfg.steps:,} steps)")
-            ppo, curve = train(where, cfg, out / f"seed{seed}" / name, model_from_logs=fitted)
+            ppo, curve = train(
+                where,
+                cfg,
+                out / f"seed{seed}" / name,
+                model_from_logs=fitted,
+                start_members=members if where is fitted else None,
+            )
             curves[f"{name}/{seed}"] = curve
-            policies[name] = PPOPolicy(ppo.policy, name=name)  # type: ignore[arg-type]
+            meta = json.loads((out / f"seed{seed}" / name / "policy.json").read_text())
+            if meta.get("start"):
+                starts[f"{name}/{seed}"] = meta["start"]
+            module = ppo.policy
+            assert isinstance(module, SlateActorCriticPolicy)
+            policies[name] = PPOPolicy(module, name=name)
+            if module.signals is not None:
+                # Its step-0 self (top-K), to tell what training added from the start.
+                policies[start_name(name)] = start_policy(module, start_name(name))
         for name in LOG_BUILDABLE + ORACLES:
             policies[name] = make_baseline(
                 name, model=fitted, world=world, logging=logging, n_items=world.n_items
@@ -157,6 +180,11 @@ def run_experiment(
         f"ppo-fitted vs {b}": paired_comparison(per_seed["ppo-fitted"], per_seed[b])
         for b in LOG_BUILDABLE + ORACLES
     }
+    for name in ("ppo-fitted", "ppo-true"):
+        if start_name(name) in per_seed:
+            comparisons[f"{name} vs {start_name(name)}"] = paired_comparison(
+                per_seed[name], per_seed[start_name(name)]
+            )
     if train_true:
         for b in ("greedy-oracle", "quality-aware-oracle", "greedy-model"):
             comparisons[f"ppo-true vs {b}"] = paired_comparison(per_seed["ppo-true"], per_seed[b])
@@ -171,13 +199,20 @@ def run_experiment(
         "train_config": {**asdict(tcfg), "hidden": list(tcfg.hidden)},
         "world_config": asdict(wcfg),
         "fit_config": asdict(fcfg),
+        "start_members": start_members,
         "table": rows,
         "comparisons": comparisons,
         "fidelity_where_policies_go": _fidelity_summary(fidelity),
         "curves": curves,
+        "starts": starts,
     }
     _write(report, out)
     return report
+
+
+def start_name(name: str) -> str:
+    """The table's name of trained policy ``name``'s step-0 self."""
+    return f"{name} (start, step 0)"
 
 
 QA_STRONG = "quality-aware-oracle (2.0)"
@@ -280,9 +315,44 @@ def _write(report: dict[str, Any], out: Path) -> None:
         "",
         "![learning curves](learning_curves.png)",
         "",
+        *_start_lines(report),
     ]
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text("\n".join(lines))
+
+
+def _start_lines(report: dict[str, Any]) -> list[str]:
+    """Where each trained policy started: the chosen candidate, its value in the world it
+    was trained in, and how many candidates the ensemble's spread excluded."""
+    if not report.get("starts"):
+        return []
+    lines = [
+        "## Where PPO started",
+        "",
+        "The start candidates' sampled values are measured in the world each policy was "
+        "trained in (the fitted simulator for ppo-fitted, the truth for ppo-true); "
+        "weights are (greedy-model, popularity-log, item consequence)"
+        + (
+            f"; {report['start_members']} simulators on resampled users excluded the "
+            "candidates whose value they leave open."
+            if report.get("start_members")
+            else "."
+        ),
+        "",
+        "| run | start weights | its sampled value there | best candidate's | excluded |",
+        "|---|---|---|---|---|",
+    ]
+    for key, start in report["starts"].items():
+        w = (*start["weights"], start.get("consequence_weight", 0.0))
+        rows = start["candidates"]
+        chosen = next(c for c in rows if (*c["weights"], c.get("consequence_weight", 0.0)) == w)
+        best = max(c["sampled_value"] for c in rows)
+        excluded = sum(bool(c.get("excluded_wide_spread")) for c in rows)
+        lines.append(
+            f"| {key} | ({', '.join(f'{x:g}' for x in w)}) | {chosen['sampled_value']:.1f} | "
+            f"{best:.1f} | {excluded} of {len(rows)} |"
+        )
+    return [*lines, ""]
 
 
 def _label(name: str) -> str:

@@ -30,7 +30,7 @@ from ltvrec.agents.evaluation import (
     popularity_scores,
 )
 from ltvrec.agents.policies import PPOPolicy
-from ltvrec.agents.train_ppo import SignalPolicy, TrainConfig, train
+from ltvrec.agents.train_ppo import TrainConfig, start_policy, train
 from ltvrec.config import EncodeConfig
 from ltvrec.encoders import EmbeddingCache, text_encoder
 from ltvrec.encoders.items import encode_catalog
@@ -125,7 +125,7 @@ def run_pipeline(
     logger.info(f"evaluating on {eval_users} simulated users x {seeds} seeds")
     policies: dict[str, SimPolicy | list[SimPolicy]] = {
         "ppo": [PPOPolicy(m.policy) for m in models],  # type: ignore[arg-type]
-        "ppo (start, step 0)": [start_policy(m.policy) for m in models],
+        "ppo (start, step 0)": [start_policy(m.policy) for m in models],  # type: ignore[arg-type]
     }
     for name in BASELINES:
         policies[name] = make_baseline(name, model=sim, n_items=sim.n_items)
@@ -173,22 +173,6 @@ def run_pipeline(
     }
     _write(report, out)
     return report
-
-
-def start_policy(policy: Any) -> SimPolicy:
-    """The trained policy's step-0 self: its baseline signals at their start weights."""
-    if policy.signals is None:
-        raise ValueError("this policy was trained without a start (start='none')")
-    w0, w1 = (float(w) for w in policy.signal_weight_init)
-    weights = (w0, w1)
-    return SignalPolicy(
-        policy.signals,
-        weights,
-        deterministic=True,
-        name="ppo (start, step 0)",
-        shortlist=policy.shortlist,
-        shortlist_explore=policy.shortlist_explore,
-    )
 
 
 def _offline_evaluation(

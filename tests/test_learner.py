@@ -40,10 +40,15 @@ FAST = TrainConfig(
 )  # fmt: skip
 
 
-def _fit(world: KnownWorld, repeats: str) -> FittedSimulator:
+def _fit(world: KnownWorld, repeats: str, consequences: bool = False) -> FittedSimulator:
     log = simulate_log(world, PlackettLucePolicy(world.logging_scores(), world.slate_size), 300, 0)
     catalog = known_world_catalog(world.items.titles, world.items.price)
-    cfg = FitConfig(horizon_days=world.horizon_days, epochs=3, repeats=repeats)
+    cfg = FitConfig(
+        horizon_days=world.horizon_days,
+        epochs=3,
+        repeats=repeats,
+        item_consequences=consequences,
+    )
     return fit_simulator(log, catalog, world.item_embeddings, cfg)
 
 
@@ -63,7 +68,11 @@ def no_repeats(world: KnownWorld) -> FittedSimulator:
 
 
 def _policy(
-    sim: FittedSimulator, weights: tuple[float, float], shortlist: int = 0, explore: int = 0
+    sim: FittedSimulator,
+    weights: tuple[float, float],
+    shortlist: int = 0,
+    explore: int = 0,
+    item_bias_init: np.ndarray | None = None,
 ) -> SlateActorCriticPolicy:
     """A policy module started at ``weights`` of the baselines' signals, untrained."""
     _, _, probe = obs_statistics(sim, 32)
@@ -79,6 +88,7 @@ def _policy(
         state_dim=s,
         signals=signal_arrays(sim, probe),
         signal_init=weights,
+        item_bias_init=item_bias_init,
         mask_consumed=not sim.allow_repeats,
         shortlist=shortlist,
         shortlist_explore=explore,
@@ -105,6 +115,89 @@ def test_a_policy_started_at_a_baseline_reproduces_its_slates_at_step_0(
         ppo = PPOPolicy(_policy(sim, weights), deterministic=True)
         baseline = make_baseline(name, model=sim)
         np.testing.assert_array_equal(ppo.act(sim, state, rng), baseline.act(sim, state, rng))
+
+
+def test_a_start_with_item_consequences_is_greedy_plus_consequence_at_step_0(
+    world: KnownWorld, tmp_path: Path
+) -> None:
+    import json
+
+    from ltvrec.agents.policies import load_policy
+    from ltvrec.agents.prior import consequence_prior
+    from ltvrec.agents.train_ppo import start_policy, start_policy_of
+
+    sim = _fit(world, "auto", consequences=True)
+    prior = consequence_prior(sim)
+    assert prior is not None and consequence_prior(_fit(world, "auto")) is None
+    c = sim.item_embeddings[:, -1]
+    np.testing.assert_allclose(prior, (c - c.mean()) / c.std(), rtol=1e-5, atol=1e-6)
+    # By hand: greedy-model's scores over their spread, plus r x the standardised column.
+    state = _visited_states(sim)
+    _, _, probe = obs_statistics(sim, 32)
+    g = sim.expected_reward_logits(state.obs) / signal_arrays(sim, probe)["scale"][0]
+    rng = np.random.default_rng(0)
+    want = np.argsort(-(2.0 * g + 1.5 * prior[None, :]), axis=1, kind="stable")[:, :3]
+    module = _policy(sim, (2.0, 0.0), item_bias_init=1.5 * prior)
+    got = PPOPolicy(module, deterministic=True).act(sim, state, rng)
+    np.testing.assert_array_equal(np.sort(got, axis=1), np.sort(want, axis=1))
+    np.testing.assert_array_equal(got, start_policy(module).act(sim, state, rng))
+    saved = module.state_dict()  # what policy.safetensors holds
+    np.testing.assert_allclose(saved["item_bias_start"].numpy(), 1.5 * prior, rtol=1e-6)
+    # Training lists the consequence candidates beside the others, and the saved policy
+    # keeps its start: the step-0 policy rebuilt from disk is the chosen candidate.
+    cfg = replace(FAST, steps=1024, start_scales=(2.0,), start_consequence=(1.0,))
+    train(sim, cfg, tmp_path / "p")
+    start = json.loads((tmp_path / "p" / "policy.json").read_text())["start"]
+    assert [c.get("consequence_weight") for c in start["candidates"]] == [0.0, 0.0, 0.0, 2.0]
+    loaded, _ = load_policy(tmp_path / "p")
+    chosen = (*start["weights"], start["consequence_weight"])
+    assert loaded.signals is not None
+    candidate = start_policy_of(loaded.signals, chosen, prior, cfg, deterministic=True)
+    np.testing.assert_array_equal(
+        start_policy(loaded).act(sim, state, rng), candidate.act(sim, state, rng)
+    )
+
+
+class _Boosted:
+    """``sim`` whose clicks on ``item`` earn twice the reward: a member that disagrees
+    with ``sim`` exactly on the policies that show that item."""
+
+    def __init__(self, sim: FittedSimulator, item: int) -> None:
+        self.sim, self.item = sim, item
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.sim, name)
+
+    def step(self, state: SimState, slates: np.ndarray, rng: np.random.Generator) -> object:
+        from dataclasses import replace as dc_replace
+
+        after, r = self.sim.step(state, slates, rng)
+        return after, dc_replace(r, reward=r.reward * (1.0 + (r.clicked_item == self.item)))
+
+
+def test_start_candidates_the_members_leave_open_are_not_chosen(
+    fitted: FittedSimulator,
+) -> None:
+    from ltvrec.agents.train_ppo import choose_start
+
+    _, _, probe = obs_statistics(fitted, 32)
+    signals = BaselineSignals(signal_arrays(fitted, probe))
+    cfg = replace(FAST, start_scales=(1.0, 8.0), start_users=40)
+    top = int(np.argmax(fitted.item_counts))  # type: ignore[arg-type]
+    members = [fitted, _Boosted(fitted, top)]
+    chosen, tried = choose_start(fitted, signals, cfg, members=members)  # type: ignore[arg-type]
+    plain, _ = choose_start(fitted, signals, cfg)
+    excluded = [c for c in tried if c["excluded_wide_spread"]]
+    # The popularity start at scale 8 shows the most consumed item to nearly everyone.
+    assert excluded and len(excluded) < len(tried)
+    for c in tried:
+        assert c["excluded_wide_spread"] == (c["members_relative_spread"] > 0.2)
+        assert not (c["excluded_wide_spread"] and c["within_1se"])
+    row = next(c for c in tried if c["weights"] == list(chosen[:2]))
+    assert not row["excluded_wide_spread"]
+    # Members that agree exclude nothing: the same start as without them.
+    same, tried_same = choose_start(fitted, signals, cfg, members=[fitted, fitted])
+    assert same == plain and not any(c["excluded_wide_spread"] for c in tried_same)
 
 
 def test_the_torch_signals_equal_the_numpy_greedy_model(fitted: FittedSimulator) -> None:

@@ -28,8 +28,9 @@ def test_experiment_writes_a_complete_report(tmp_path: Path) -> None:
     )
     names = [r["policy"] for r in report["table"]]
     assert names == [
-        "ppo-fitted", "ppo-true", "random", "logging", "popularity-log", "greedy-model",
-        "greedy-oracle", "quality-aware-oracle",
+        "ppo-fitted", "ppo-fitted (start, step 0)", "ppo-true", "ppo-true (start, step 0)",
+        "random", "logging", "popularity-log", "greedy-model", "greedy-oracle",
+        "quality-aware-oracle",
     ]  # fmt: skip
     for f in ("report.md", "report.json", "learning_curves.png"):
         assert (tmp_path / f).is_file()
@@ -42,6 +43,9 @@ def test_experiment_writes_a_complete_report(tmp_path: Path) -> None:
     for name in ("greedy-oracle", "random"):
         again = evaluate(base, make_baseline(name, world=base), 100, seed=1_000_000)
         assert by[name]["value_per_seed"][0] == pytest.approx(again.value[0])
+    # Each trained policy beside its own step-0 self, paired.
+    for name in ("ppo-fitted", "ppo-true"):
+        assert f"{name} vs {name} (start, step 0)" in report["comparisons"]
     # One seed: no seed-level interval, so no claim either way.
     assert all(c["verdict"] == "not established" for c in report["comparisons"].values())
     # Fidelity where policies go: every policy, its true value the table's, and the

@@ -73,6 +73,13 @@ def experiment_known_world(
     train_true: Annotated[
         bool, typer.Option(help="Also train PPO on the true world (the ceiling check).")
     ] = True,
+    start_members: Annotated[
+        int,
+        typer.Option(
+            help="Fit this many simulators on resampled users; PPO-fitted's start is not "
+            "one whose value they leave open (0: none)."
+        ),
+    ] = 0,
     world_config: WorldOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
@@ -108,6 +115,7 @@ def experiment_known_world(
             model,
             train_true=train_true,
             fit_config=fcfg,
+            start_members=start_members,
         )
     say((out / "report.md").read_text())
     c = report["comparisons"]["ppo-fitted vs greedy-model"]
