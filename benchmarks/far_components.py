@@ -5,8 +5,9 @@ world, component by component (clicks per request, requests per session, session
 user, churn), beside the value.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/far_components.py \\
-        --ppo runs/kw-default/seed0/ppo-true [--replicates 0 1 2] [--choice-history residual] \
-        [--choice-ignore session_clicks session_mean_reward] [--clip-residual]
+        --ppo runs/kw-default/seed0/ppo-true [--replicates 0 1 2] [--choice-history residual] \\
+        [--choice-ignore session_clicks session_mean_reward] [--clip-residual] \\
+        [--frozen-residual] [--consequences]
 
 The last column is the fitted choice model's click rate on the *truth's own* requests
 of each target (500 true-world users, replayed with their own residual interest):
@@ -16,6 +17,9 @@ simulated users reach, not in the model's clicks for a given state.
 ``--frozen-residual``: each simulated user draws a residual once, from the logged
 requests' (each request equally likely), and keeps it: a fixed taste in the residual's
 own coordinates, which their clicks no longer move.
+
+``--consequences``: fit with ``FitConfig.item_consequences`` (each item's estimated
+effect on the user's later session ends, one more column of the item vectors).
 
 ``--clip-residual``: the simulated users' residual interest (over its scale) is clipped,
 per dimension, to the range the logged requests' took, before the choice model reads it.
@@ -32,6 +36,7 @@ from choice_history import click_check
 from ope_coverage import far_targets
 
 from ltvrec.simulators import FitConfig, KnownWorld, PlackettLucePolicy, evaluate, fit_simulator
+from ltvrec.simulators.policies import ScoredPolicy
 from ltvrec.simulators.logs import known_world_catalog, simulate_log
 from ltvrec.simulators.replay import replay_log
 from ltvrec.simulators.residual import ResidualInterest
@@ -61,6 +66,34 @@ class FrozenResidual(ResidualInterest):
 
     def update(self, residual: np.ndarray, *_: Any) -> np.ndarray:
         return residual
+
+
+@dataclass(frozen=True)
+class TextColumnsOnly(ScoredPolicy):
+    """``inner`` reading only the text columns of a state whose item vectors carry one
+    more column (a fit with item consequences): the targets were built on the text
+    vectors."""
+
+    inner: ScoredPolicy
+    keep: np.ndarray
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.inner.name
+
+    @property
+    def deterministic(self) -> bool:  # type: ignore[override]
+        return self.inner.deterministic
+
+    def scores(self, obs: np.ndarray, consumed: np.ndarray | None = None) -> np.ndarray:
+        return self.inner.scores(obs[:, self.keep], consumed)
+
+
+def text_columns(sim: Any) -> np.ndarray:
+    """The state columns of ``sim`` that do not read its last item column."""
+    d = sim.item_embeddings.shape[1]
+    drop = {d - 1, 2 * d - 1}  # the consequence entry of `interest` and `last_item`
+    return np.array([i for i in range(sim.state_encoder.size) if i not in drop])
 
 
 def far_study(ppo: str | None, model: str, eval_users: int) -> tuple[Any, ...]:
@@ -94,6 +127,7 @@ def main() -> None:
     p.add_argument("--choice-ignore", nargs="+", default=[], help="FitConfig.choice_ignore")
     p.add_argument("--clip-residual", action="store_true")
     p.add_argument("--frozen-residual", action="store_true")
+    p.add_argument("--consequences", action="store_true", help="FitConfig.item_consequences")
     p.add_argument("--model", type=str, default="minilm")
     args = p.parse_args()
     world, catalog, logging, targets, truth, requests = far_study(
@@ -110,6 +144,7 @@ def main() -> None:
             seed=r,
             choice_history=args.choice_history,
             choice_ignore=tuple(args.choice_ignore),
+            item_consequences=args.consequences,
         )
         sim = fit_simulator(log, catalog, world.item_embeddings, cfg)
         if args.clip_residual and sim.residual is not None:
@@ -125,6 +160,8 @@ def main() -> None:
             rng = np.random.default_rng(r)
             sim.residual = FrozenResidual(res.base, res.weights, res.scale, res.decay, pool, rng)
         for name, target in targets.items():
+            if args.consequences:
+                target = TextColumnsOnly(target, text_columns(sim))
             row = evaluate(sim, target, args.eval_users, seed=7).summary()
             t = truth[name]
             cells = " | ".join(f"{row[c]:.3f} ({row[c] / t[c] - 1:+.0%})" for c in COLUMNS)
