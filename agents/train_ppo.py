@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -396,9 +396,12 @@ def choose_start(
 
     ``members``: simulators fitted on bootstrap resamples of the same log
     (:func:`~ltvrec.simulators.ensemble.fit_ensemble`). Each candidate is evaluated in
-    every member too, and a candidate whose members' values spread by more than
-    :data:`~ltvrec.simulators.ensemble.MAX_RELATIVE_SPREAD` of their mean (the logs do
-    not pin its value down) is not chosen (unless every candidate is so)."""
+    every member too, sampled (as PPO trains it) and top-K (as the trained policy is
+    evaluated and served; a soft candidate has the top-K of a sharp one in the same
+    direction), and a candidate whose members' values spread by more than
+    :data:`~ltvrec.simulators.ensemble.MAX_RELATIVE_SPREAD` of their mean either way
+    (the logs do not pin its value down) is not chosen (unless every candidate is
+    so)."""
     from ltvrec.simulators.ensemble import ensemble_values
 
     seed = 20_000 + cfg.seed
@@ -407,11 +410,18 @@ def choose_start(
         for w in start_candidates(cfg, consequence=prior is not None)
     }
     runs = {w: evaluate(sim, p, cfg.start_users, seed=seed) for w, p in policies.items()}
-    spread = {
-        w: ensemble_values(members, {"start": p}, cfg.start_users, seed)["start"]
-        for w, p in policies.items()
-        if members
-    }
+    spread: dict[StartWeights, dict[str, Any]] = {}
+    if members:
+        # Each candidate as trained (sampled) and as evaluated and served (its top-K,
+        # which depends only on the weights' direction: one per direction).
+        topk: dict[tuple[float, ...], dict[str, Any]] = {}
+        for w, p in policies.items():
+            sampled = ensemble_values(members, {"start": p}, cfg.start_users, seed)["start"]
+            d = tuple(np.round(np.asarray(w) / max(w), 6))
+            if d not in topk:
+                top = replace(p, deterministic=True)
+                topk[d] = ensemble_values(members, {"top": top}, cfg.start_users, seed)["top"]
+            spread[w] = {**sampled, "top_k": topk[d], "wide": sampled["wide"] or topk[d]["wide"]}
     eligible = [w for w in runs if not spread or not spread[w]["wide"]] or list(runs)
     best = max(eligible, key=lambda w: runs[w].value[0])
     tried: list[dict[str, Any]] = []
@@ -430,6 +440,8 @@ def choose_start(
         if spread:
             row["members"] = spread[w]["values"]
             row["members_relative_spread"] = spread[w]["relative_spread"]
+            row["members_top_k"] = spread[w]["top_k"]["values"]
+            row["members_top_k_relative_spread"] = spread[w]["top_k"]["relative_spread"]
             row["excluded_wide_spread"] = w not in eligible
         tried.append(row)
         if within:
