@@ -391,8 +391,9 @@ def choose_start(
     (Breiman et al. 1984) applied to PPO's start: a sharper start that is not measurably
     better leaves PPO less to learn from. ``prior``: the standardised item consequences
     (:func:`~ltvrec.agents.prior.consequence_prior`), which add the candidates ``greedy
-    + r x consequence``; a consequence candidate is chosen only when no candidate without
-    it (smaller weights) is within one standard error of the best.
+    + r x consequence``; the consequence weight counts in the weights' sum, so such a
+    candidate is chosen only when none with a smaller sum is within one standard error of
+    the best.
 
     ``members``: simulators fitted on bootstrap resamples of the same log
     (:func:`~ltvrec.simulators.ensemble.fit_ensemble`). Each candidate is evaluated in
