@@ -36,8 +36,8 @@ from choice_history import click_check
 from ope_coverage import far_targets
 
 from ltvrec.simulators import FitConfig, KnownWorld, PlackettLucePolicy, evaluate, fit_simulator
-from ltvrec.simulators.policies import ScoredPolicy
 from ltvrec.simulators.logs import known_world_catalog, simulate_log
+from ltvrec.simulators.policies import ScoredPolicy
 from ltvrec.simulators.replay import replay_log
 from ltvrec.simulators.residual import ResidualInterest
 
