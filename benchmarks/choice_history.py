@@ -27,6 +27,7 @@ import numpy as np
 from _common import minilm_world
 
 from ltvrec.agents.baselines import make_baseline
+from ltvrec.agents.prior import consequence_prior
 from ltvrec.interactions import InteractionLog, ItemCatalog
 from ltvrec.simulators import (
     FitConfig,
@@ -57,9 +58,10 @@ class GreedyPlusConsequence(ScoredPolicy):
 
     def scores(self, obs: np.ndarray, consumed: np.ndarray | None = None) -> np.ndarray:
         g = self.model.expected_reward_logits(obs)
-        c = self.model.item_embeddings[:, -1].astype(np.float64)
-        z = (c - c.mean()) / c.std()
-        return g / g.std(axis=1, keepdims=True).mean() + self.weight * z[None, :]
+        z = consequence_prior(self.model)
+        if z is None:
+            raise ValueError("greedy + w x consequence needs a fit with item consequences")
+        return g / g.std(axis=1, keepdims=True).mean() + self.weight * z[None, :].astype(np.float64)
 
 
 def click_check(
