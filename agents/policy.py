@@ -40,7 +40,7 @@ from torch import nn
 
 from ltvrec.agents.distributions import NEG, PlackettLuceDistribution
 from ltvrec.agents.prior import BaselineSignals, candidate_mask
-from ltvrec.catalog import TEXT_MAP_KEYS, TableLayout, TextMap
+from ltvrec.catalog import OPTIONAL_KEYS, TEXT_MAP_KEYS, TableLayout, TextMap, linear_map
 
 ITEM_BIAS_SCALE = 10.0
 """The item bias is ``ITEM_BIAS_SCALE * item_bias``: Adam moves each parameter by about
@@ -84,9 +84,10 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
             each baseline signal, plus ``shortlist_explore`` hashed from the state) can be
             drawn; 0: the whole catalog. Needs the signals.
         shortlist_explore: exploration items added to each request's candidate set.
-        id_dropout: share of the catalog whose id bias is held at 0 in training (drawn
-            once, with ``id_dropout_seed``): the text path must score those items alone,
-            as it will score items added after training.
+        id_dropout: share of the catalog whose id bias is not learned (drawn once, with
+            ``id_dropout_seed``) but held at what a new item's row would hold (the
+            start's item term, else 0): the text path must score those items alone, as
+            it will score items added after training.
     """
 
     def __init__(
@@ -247,23 +248,36 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
         key_dim = self.signals.key_dim if self.signals is not None else 0
         return TableLayout(int(self.item_embeddings.shape[1]), key_dim)
 
-    def item_table(self) -> th.Tensor:
-        """``[N, width]``: the trained catalog's rows (text vector, id bias, signals)."""
+    def id_bias(self) -> th.Tensor:
+        """``[N]``: each trained item's id bias; an item under ``id_dropout`` holds the
+        start's item term (a function of its vector, as a new item's row has it), or
+        0 without one."""
         bias = ITEM_BIAS_SCALE * self.item_bias * self.id_mask
-        cols = [self.item_embeddings, bias[:, None]]
+        start = getattr(self, "item_bias_start", None)
+        return bias if start is None else bias + start * (1.0 - self.id_mask)
+
+    def item_table(self) -> th.Tensor:
+        """``[N, width]``: the trained catalog's rows (item vector, id bias, signals)."""
+        cols = [self.item_embeddings, self.id_bias()[:, None]]
         if self.signals is not None:
             cols.append(self.signals.item_columns())
         return th.cat(cols, dim=1)
 
     def text_map(self) -> TextMap:
-        """Writes the table rows of items known by their text alone."""
+        """Writes the table rows of items known by their text alone: the signals' maps
+        (and the consequence column's, where the item vectors carry one) and, for a
+        policy that started from a per-item term, that term as a linear function of the
+        item vector (exact: it is the standardised consequence column times a weight)."""
         arrays: dict[str, np.ndarray] = {}
         if self.signals is not None:
             arrays = {
                 k: getattr(self.signals, k).numpy()
-                for k in TEXT_MAP_KEYS
+                for k in (*TEXT_MAP_KEYS, *OPTIONAL_KEYS)
                 if hasattr(self.signals, k)
             }
+        start = getattr(self, "item_bias_start", None)
+        if start is not None:
+            arrays["text_bias"] = linear_map(self.item_embeddings.numpy(), start.numpy())
         return TextMap.from_arrays(self.table_layout, arrays)
 
     def prepare_items(self, table: th.Tensor | None = None) -> th.Tensor:
@@ -272,7 +286,7 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
         the id bias, and the signals' item columns. ``table``: an item table (default:
         the catalog trained on)."""
         if table is None:
-            emb, bias = self.item_embeddings, ITEM_BIAS_SCALE * self.item_bias * self.id_mask
+            emb, bias = self.item_embeddings, self.id_bias()
             columns = self.signals.item_columns() if self.signals is not None else None
         else:
             d = self.item_embeddings.shape[1]
@@ -347,7 +361,7 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
         s = feats @ init
         start_bias = getattr(self, "item_bias_start", None)
         if start_bias is not None:
-            s = s + start_bias * self.id_mask
+            s = s + start_bias
         return self._mask(self._shortlisted(state, consumed, feats, s), consumed)
 
     def values(self, obs: PyTorchObs) -> th.Tensor:

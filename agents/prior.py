@@ -28,8 +28,13 @@ import numpy as np
 import torch as th
 from torch import nn
 
-from ltvrec.catalog import fit_text_maps
-from ltvrec.simulators.fitted import REWARD_FLOOR, FittedSimulator, fit_config_of
+from ltvrec.catalog import fit_text_maps, ridge_map
+from ltvrec.simulators.fitted import (
+    REWARD_FLOOR,
+    FittedSimulator,
+    fit_config_of,
+    fitted_from_vectors,
+)
 
 SIGNALS = ("greedy", "popularity")
 
@@ -94,6 +99,10 @@ def signal_arrays(model: FittedSimulator, probe_states: np.ndarray) -> dict[str,
             float(r.intercept),
         )
     )
+    if fit_config_of(model).item_consequences:
+        # A new item's consequence column, predicted from its text vector.
+        text = fitted_from_vectors(model)
+        arrays["text_consequence"] = ridge_map(text, model.item_embeddings[:, -1])
     return {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
 
 

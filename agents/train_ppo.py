@@ -373,7 +373,7 @@ def start_policy(policy: SlateActorCriticPolicy, name: str = "ppo (start, step 0
         name=name,
         shortlist=policy.shortlist,
         shortlist_explore=policy.shortlist_explore,
-        item_prior=None if start_bias is None else (start_bias * policy.id_mask).double().numpy(),
+        item_prior=None if start_bias is None else start_bias.double().numpy(),
     )
 
 

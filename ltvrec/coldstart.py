@@ -222,6 +222,7 @@ def run_cold_start(
     model: str = "minilm",
     holdout: float = HOLDOUT,
     train_true: bool = True,
+    fit_config: FitConfig | None = None,
 ) -> dict[str, Any]:
     """Run the experiment for seeds 0..seeds-1; write ``report.md`` and ``report.json``
     into ``out``; return the report.
@@ -230,13 +231,25 @@ def run_cold_start(
         train_true: also train PPO in the TRUE world restricted to the old items
             (``ppo-true``, not buildable from logs): whether new items' scores follow
             their quality when the learner is taught by the truth rather than the
-            fitted simulator."""
+            fitted simulator.
+        fit_config: how the simulator is fitted (``horizon_days`` and ``seed`` are set
+            per seed). With ``item_consequences``, the item vectors end with each old
+            item's consequence estimated from the logs, and a new item's is predicted
+            from its text by the trained policy's text map; the truth shows its users'
+            states through those vectors (observation only), as in the known-world
+            experiment."""
     if not 0.0 < holdout < 1.0:
         raise ValueError(f"holdout must be in (0, 1), got {holdout}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tcfg = train_config or TrainConfig(id_dropout=holdout)
     wcfg = world_config or KnownWorldConfig()
+    fcfg = fit_config or FitConfig()
+    if fcfg.item_consequences and tcfg.start == "none":
+        raise ConfigError(
+            "fit.item_consequences needs a policy with the baselines' signals to predict a "
+            "new item's consequence from its text; start='none' has none"
+        )
     if wcfg.observe_latent:
         raise ConfigError(
             "world.observe_latent shows policies the simulator's latent state; it is for "
@@ -260,14 +273,20 @@ def run_cold_start(
                 {"item_id": old, "text": [items.titles[i] for i in old], "price": items.price[old]}
             )
         )
-        fitted = fit_simulator(
-            log, catalog, emb[old], FitConfig(horizon_days=wcfg.horizon_days, seed=seed)
-        )
+        recipe = replace(fcfg, horizon_days=wcfg.horizon_days, seed=seed)
+        fitted = fit_simulator(log, catalog, emb[old], recipe)
         cfg = replace(tcfg, seed=seed)
         logger.info(f"seed {seed}: PPO on the fitted simulator ({cfg.steps:,} steps)")
         ppo, _ = train(fitted, cfg, out / f"seed{seed}" / "ppo", model_from_logs=fitted)
         net = ppo.policy
         assert isinstance(net, SlateActorCriticPolicy)
+        if fitted.item_embeddings.shape[1] != emb.shape[1]:
+            # Item consequences: the old items' column from the logs, the new items'
+            # predicted from their text; every policy reads states made of these.
+            vectors = np.zeros((n, fitted.item_embeddings.shape[1]), dtype=np.float32)
+            vectors[old] = fitted.item_embeddings
+            vectors[new] = net.text_map().vectors(emb[new])
+            world = KnownWorld(world_cfg, item_embeddings=vectors)
         both = np.r_[old, new]
         trained = PPOPolicy(net, name="ppo")
         grown = trained.with_items(emb[new], name="ppo + new")
@@ -327,6 +346,7 @@ def run_cold_start(
             row["policies"][name] = entry
         per_seed.append(row)
     report = _summarise(per_seed, seeds, tcfg, wcfg, log_users, eval_users, model, holdout)
+    report["fit_config"] = asdict(fcfg)
     _write(report, out)
     return report
 
@@ -449,7 +469,13 @@ def _write(report: dict[str, Any], out: Path) -> None:
         f"afterwards. {report['log_users']} logged users, PPO "
         f"{report['train_config']['steps']:,} steps (id dropout "
         f"{report['train_config']['id_dropout']:g}), {report['eval_users_per_seed']} fresh "
-        f"true-world users per policy and seed; text encoder: {report['text_model']}.",
+        f"true-world users per policy and seed; text encoder: {report['text_model']}"
+        + (
+            "; item vectors carry each old item's consequence estimated from the logs, a "
+            "new item's predicted from its text (`fit.item_consequences`)."
+            if report.get("fit_config", {}).get("item_consequences")
+            else "."
+        ),
         "",
         "Values are measured in the TRUE world (clicks or reward per user over the horizon). "
         "popularity-log and logging cannot show a new item (nobody consumed one).",

@@ -378,6 +378,19 @@ def export_bundle(
             text_map = policy.text_map() if layout.has_signals else TextMap(layout)
         except ValueError as e:
             text_map, no_items = TextMap(TableLayout(layout.item_dim)), str(e)
+        if text_encoder is not None and no_items is None and projection is not None:
+            width = int(projection.components.shape[0])
+            if width != text_map.text_dim:
+                no_items = (
+                    f"the text encoder writes vectors of {width}, this policy's new item "
+                    f"rows need {text_map.text_dim} (item vectors of {layout.item_dim}"
+                    + (
+                        ", which carry the logs' item consequences: only a policy "
+                        "trained with the baselines' signals predicts them from text)"
+                        if text_map.consequence is None and width == layout.item_dim - 1
+                        else ")"
+                    )
+                )
         np.savez(str(tmp / "text_map.npz"), **text_map.arrays())  # type: ignore[arg-type]
         files = list(FILES)
         text_spec = None
@@ -445,7 +458,7 @@ def export_trained(
     from ltvrec.agents.policies import trained_on
     from ltvrec.encoders.items import ItemEncoding, PCAProjection
     from ltvrec.encoders.text import HashingTextEncoder, encoder_from_identity
-    from ltvrec.simulators.fitted import FittedSimulator, fit_config_of
+    from ltvrec.simulators.fitted import FittedSimulator, fitted_from_vectors
     from ltvrec.simulators.known_world import KnownWorld
     from ltvrec.simulators.load import load_simulator
 
@@ -457,14 +470,17 @@ def export_trained(
     projection: Any = None
     texts: list[str] | None
     if items is not None:
-        if isinstance(simulator, FittedSimulator) and fit_config_of(simulator).item_consequences:
-            raise BundleError(
-                "this simulator's item vectors carry each item's consequence estimated from "
-                "the logs (item_consequences), which a new title alone cannot give; export "
-                "without --items (no new items by text) or fit without item_consequences"
-            )
+        # A fit with item consequences appended a column to the vectors it was given;
+        # a new item's is predicted from its text (the policy's text map).
+        given = (
+            fitted_from_vectors(simulator)
+            if isinstance(simulator, FittedSimulator)
+            else simulator.item_embeddings
+        )
         encoding = ItemEncoding.load(items)
-        if not np.allclose(encoding.embeddings, simulator.item_embeddings, atol=1e-6):
+        if encoding.embeddings.shape != given.shape or not np.allclose(
+            encoding.embeddings, given, atol=1e-6
+        ):
             raise BundleError(
                 f"the item encoding in {items} is not the one the simulator's item vectors "
                 "came from; give the encoding the simulator was fitted with"

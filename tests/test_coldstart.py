@@ -19,8 +19,9 @@ from gymnasium import spaces
 from ltvrec.agents.baselines import ModelGreedyPolicy
 from ltvrec.agents.policies import PPOPolicy, load_policy
 from ltvrec.agents.policy import SlateActorCriticPolicy
-from ltvrec.agents.prior import signal_arrays
-from ltvrec.agents.train_ppo import TrainConfig, obs_statistics, train
+from ltvrec.agents.prior import consequence_prior, signal_arrays
+from ltvrec.agents.train_ppo import TrainConfig, obs_statistics, start_policy, train
+from ltvrec.catalog import TextMap
 from ltvrec.coldstart import OnCatalog, SignalGreedy, SubCatalog, run_cold_start
 from ltvrec.encoders.items import PCAProjection
 from ltvrec.encoders.text import HashingTextEncoder
@@ -68,6 +69,18 @@ def fitted(world: KnownWorld) -> FittedSimulator:
     return fit_simulator(log, catalog, world.item_embeddings, cfg)
 
 
+@pytest.fixture(scope="module")
+def fitted_c(world: KnownWorld) -> FittedSimulator:
+    """The same log, fitted with item consequences: its item vectors end with a column
+    estimated from the logs, which a new item's title has to predict."""
+    log = simulate_log(world, PlackettLucePolicy(world.logging_scores(), world.slate_size), 300, 0)
+    catalog = known_world_catalog(world.items.titles, world.items.price)
+    cfg = FitConfig(
+        horizon_days=world.horizon_days, epochs=3, repeats="forbid", item_consequences=True
+    )
+    return fit_simulator(log, catalog, world.item_embeddings, cfg)
+
+
 def _text_vectors(world: KnownWorld, titles: list[str]) -> np.ndarray:
     """New titles encoded the way the world's own item vectors were (hashing + PCA)."""
     enc, pca = _world_text_encoder(world)
@@ -85,9 +98,11 @@ def _world_text_encoder(world: KnownWorld) -> tuple[HashingTextEncoder, PCAProje
 
 
 def _module(
-    sim: FittedSimulator, shortlist: int = 0, id_dropout: float = 0.0
+    sim: FittedSimulator, shortlist: int = 0, id_dropout: float = 0.0, consequence: float = 0.0
 ) -> SlateActorCriticPolicy:
-    """An untrained policy at greedy-model's signals, with a non-zero residual scorer."""
+    """An untrained policy at greedy-model's signals (plus ``consequence`` x the item
+    consequences, for a fit that has them), with a non-zero residual scorer."""
+    prior = consequence_prior(sim) if consequence else None
     _, _, probe = obs_statistics(sim, 32)
     s, n = sim.state_encoder.size, sim.n_items
     policy = SlateActorCriticPolicy(
@@ -104,6 +119,7 @@ def _module(
         shortlist=shortlist,
         shortlist_explore=2 if shortlist else 0,
         id_dropout=id_dropout,
+        item_bias_init=None if prior is None else consequence * prior,
     )
     gen = th.Generator().manual_seed(0)
     with th.no_grad():
@@ -192,6 +208,54 @@ def test_id_dropout_holds_a_share_of_the_id_biases_at_zero(fitted: FittedSimulat
         _module(fitted, id_dropout=1.0)
 
 
+def test_a_new_item_gets_its_consequence_and_start_term_from_its_text(
+    fitted_c: FittedSimulator, world: KnownWorld
+) -> None:
+    """Item vectors with the logs' consequences: a new item's vector is its text vector
+    plus the column predicted from the text (a ridge regression over the trained
+    items); its id bias is the start's term of that vector, as an item under id dropout
+    holds it."""
+    from sklearn.linear_model import Ridge
+
+    policy = _module(fitted_c, id_dropout=0.3, consequence=1.0)
+    text_map = policy.text_map()
+    t = world.item_embeddings.shape[1]
+    assert (text_map.text_dim, policy.table_layout.item_dim) == (t, t + 1)
+    new = _text_vectors(world, NEW_TITLES)
+    vectors = text_map.vectors(new)
+    np.testing.assert_array_equal(vectors[:, :t], new)
+    column = fitted_c.item_embeddings[:, -1].astype(np.float64)
+    ridge = Ridge(alpha=1.0).fit(world.item_embeddings.astype(np.float64), column)
+    np.testing.assert_allclose(vectors[:, -1], ridge.predict(new), atol=1e-4)
+    # The start's term: 1.0 x the consequence standardised over the trained items.
+    rows = text_map.rows(new)
+    start = (vectors[:, -1] - column.mean()) / column.std()
+    np.testing.assert_allclose(rows[:, t + 1], start, atol=1e-4)
+    # The rows a bundle rebuilds from the saved arrays are the same.
+    again = TextMap.from_arrays(policy.table_layout, text_map.arrays())
+    np.testing.assert_array_equal(again.rows(new), rows)
+    # Dropped items hold the start's term of their own vector; the others learn theirs.
+    dropped = policy.id_mask.numpy() == 0
+    assert 0.1 < dropped.mean() < 0.5
+    with th.no_grad():
+        bias = policy.item_table()[:, t + 1].numpy()
+    prior = consequence_prior(fitted_c)
+    assert prior is not None
+    np.testing.assert_allclose(bias[dropped], prior[dropped], atol=1e-6)
+    assert not np.allclose(bias[~dropped], prior[~dropped], atol=1e-3)
+    # The step-0 self scores every trained item with the start's term, dropped or not.
+    st = _states(fitted_c)
+    obs = th.as_tensor(np.c_[st.obs, st.consumed], dtype=th.float32)
+    with th.no_grad():
+        at_start = policy.start_scores(obs).double().numpy()
+    step0 = start_policy(policy).scores(st.obs.astype(np.float32), st.consumed)
+    ok = at_start > -1e8  # the consumed items, masked in the module
+    assert ok.mean() > 0.8
+    np.testing.assert_allclose(at_start[ok], step0[ok], atol=1e-4)
+    with pytest.raises(ValueError, match="consequence column predicted"):
+        text_map.rows(fitted_c.item_embeddings)  # item vectors, not text vectors
+
+
 def test_signal_greedy_is_greedy_model(fitted: FittedSimulator) -> None:
     policy = _module(fitted)
     st = _states(fitted)
@@ -260,21 +324,29 @@ def plain(
     return _bundle(fitted, world, tmp_path_factory.mktemp("plain"), shortlist=0)
 
 
+@pytest.fixture(scope="module")
+def consequences(
+    fitted_c: FittedSimulator, world: KnownWorld, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """A policy trained on the simulator fitted with item consequences, and its bundle:
+    the text encoder writes text vectors, the policy's items are one column wider."""
+    return _bundle(fitted_c, world, tmp_path_factory.mktemp("consequences"), shortlist=0)
+
+
 def _copy(src: Path, to: Path) -> Path:
     import shutil
 
     return Path(shutil.copytree(src, to))
 
 
-@pytest.mark.parametrize("which", ["bundle", "plain"])
+@pytest.mark.parametrize("which", ["bundle", "plain", "consequences"])
 def test_runtime_scores_new_items_as_the_torch_policy_does(
-    which: str,
-    request: pytest.FixtureRequest,
-    fitted: FittedSimulator,
-    world: KnownWorld,
-    tmp_path: Path,
+    which: str, request: pytest.FixtureRequest, world: KnownWorld, tmp_path: Path
 ) -> None:
     bundle: tuple[Path, Path] = request.getfixturevalue(which)
+    fitted: FittedSimulator = request.getfixturevalue(
+        "fitted_c" if which == "consequences" else "fitted"
+    )
     rt = Runtime(_copy(bundle[1], tmp_path / "b"))
     assert rt.catalog.version == 1 and rt.can_add_items
     items = [{"item_id": 100 + i, "text": t} for i, t in enumerate(NEW_TITLES)]

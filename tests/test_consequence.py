@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from ltvrec.encoders import EmbeddingCache, encode_catalog
 from ltvrec.encoders.state import UserStateEncoder
+from ltvrec.encoders.text import HashingTextEncoder
 from ltvrec.ope_report import refit_ensemble
 from ltvrec.serving.bundle import BundleError, export_trained
 from ltvrec.simulators import (
@@ -104,8 +106,9 @@ def test_refits_start_from_the_text_vectors_not_the_appended_ones(tmp_path: Path
     """A fit with item consequences keeps the text columns and appends one. The OPE
     report's ensemble and ``ltvrec sim report`` refit a saved simulator's recipe: from
     the vectors it was fitted from (one column less), so each refit appends its own
-    consequence once; serving new titles is refused, since a title alone gives no
-    consequence."""
+    consequence once. Exporting with the item encoding compares it with the vectors
+    the fit was given (the bundle predicts a new item's column from its text:
+    tests/test_coldstart.py)."""
     world, log = _log(KnownWorldConfig(n_items=60, horizon_days=10.0), 300)
     catalog = known_world_catalog(world.items.titles, world.items.price)
     # The plumbing is under test, not the fit: one epoch of the choice model.
@@ -125,10 +128,24 @@ def test_refits_start_from_the_text_vectors_not_the_appended_ones(tmp_path: Path
     # The members follow the simulator's recipe, choice model included.
     assert {fit_config_of(m).choice_history for m in members} == {"consumed"}
     sim.save(tmp_path / "sim")
-    with pytest.raises(BundleError, match="a new title alone cannot give"):
+    # The world's own vectors are a hashing encoder + PCA of the titles: that encoding
+    # is the one the fit was given, so the export goes on to read the policy (none here).
+    cfg_w = world.config
+    for name, dim in (("given", cfg_w.embedding_dim), ("other", cfg_w.embedding_dim - 1)):
+        encoder = HashingTextEncoder(dim=max(64, cfg_w.embedding_dim), seed=cfg_w.seed)
+        cache = EmbeddingCache(tmp_path / "cache")
+        encoding = encode_catalog(catalog, encoder, dim=dim, cache=cache, seed=cfg_w.seed)
+        encoding.save(tmp_path / name)
+    with pytest.raises(FileNotFoundError, match="policy"):
         export_trained(
-            tmp_path / "none", tmp_path / "b", env="fitted", sim=tmp_path / "sim", items=tmp_path
-        )
+            tmp_path / "none", tmp_path / "b", env="fitted", sim=tmp_path / "sim",
+            items=tmp_path / "given",
+        )  # fmt: skip
+    with pytest.raises(BundleError, match="is not the one the simulator's item vectors"):
+        export_trained(
+            tmp_path / "none", tmp_path / "b", env="fitted", sim=tmp_path / "sim",
+            items=tmp_path / "other",
+        )  # fmt: skip
 
 
 def test_training_states_carry_the_consequences_estimated_without_their_user() -> None:

@@ -149,24 +149,29 @@ def experiment_cold_start(
     them by title afterwards, evaluate in the true world with and without them.
 
     Training uses ``id_dropout`` = ``--holdout`` unless ``--set id_dropout=...`` says
-    otherwise."""
+    otherwise; ``--set world.key=value`` sets a field of the known world, ``--set
+    fit.key=value`` one of the simulator's fit (e.g. ``fit.item_consequences=true``:
+    a new item's consequence is then predicted from its text)."""
     from ltvrec.agents.train_ppo import TrainConfig
     from ltvrec.coldstart import run_cold_start
     from ltvrec.config import load_config
     from ltvrec.errors import InputError
+    from ltvrec.simulators import FitConfig
     from ltvrec.simulators.known_world import KnownWorldConfig
 
     if seeds < 1:
         raise InputError(f"--seeds must be >= 1, got {seeds}")
     if not 0.0 < holdout < 1.0:
         raise InputError(f"--holdout must be in (0, 1), got {holdout}")
-    world_sets, train_sets = split_sets(set_)
+    world_sets, other_sets = split_sets(set_)
+    fit_sets, train_sets = take_prefixed(other_sets, "fit.")
     flags = [f"id_dropout={holdout}", *([f"steps={steps_}"] if steps_ is not None else [])]
     cfg = load_config(TrainConfig, config, [*flags, *train_sets])
     wcfg = load_config(KnownWorldConfig, world_config, world_sets)
+    fcfg = load_config(FitConfig, None, fit_sets)
     with steps():
         report = run_cold_start(
-            seeds, out, cfg, wcfg, log_users, eval_users, model, holdout, train_true
+            seeds, out, cfg, wcfg, log_users, eval_users, model, holdout, train_true, fcfg
         )
     say((out / "report.md").read_text())
     c = report["comparisons"].get("ppo + new vs ppo")
