@@ -52,7 +52,8 @@ from ltvrec.simulators import (
     known_world_catalog,
     simulate_log,
 )
-from ltvrec.simulators.ensemble import fit_ensemble
+from ltvrec.simulators.base import UserSimulator
+from ltvrec.simulators.ensemble import MemberMixture, fit_ensemble
 from ltvrec.simulators.fidelity import policy_fidelity
 from ltvrec.simulators.policies import SimPolicy
 from ltvrec.simulators.rollout import PolicyValue
@@ -87,6 +88,7 @@ def run_experiment(
     train_true: bool = True,
     fit_config: FitConfig | None = None,
     start_members: int = 0,
+    train_on_members: bool = False,
 ) -> dict[str, Any]:
     """Run the experiment for seeds 0..seeds-1; write ``report.md``, ``report.json`` and
     ``learning_curves.png`` into ``out``; return the report.
@@ -99,6 +101,10 @@ def run_experiment(
         start_members: when >= 2, that many simulators fitted on bootstrap resamples of
             each seed's logged users; PPO-fitted's start is not a candidate whose value
             they leave open (:func:`~ltvrec.agents.train_ppo.choose_start`).
+        train_on_members: PPO-fitted trains on a simulator that draws, per user, one
+            of the fit and its ``start_members`` members
+            (:class:`~ltvrec.simulators.ensemble.MemberMixture`); needs
+            ``start_members``. The fidelity table still reads the fit itself.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -111,6 +117,8 @@ def run_experiment(
             "training on the true world alone (the ceiling check), not for experiments "
             "whose policies are built from logs"
         )
+    if train_on_members and start_members < 2:
+        raise ConfigError("training on the members needs start_members >= 2 (the members)")
     runs: dict[str, list[PolicyValue]] = {}
     fidelity: list[dict[str, Any]] = []
     curves: dict[str, list[Any]] = {}
@@ -138,7 +146,10 @@ def run_experiment(
             world = KnownWorld(world_cfg, item_embeddings=fitted.item_embeddings)
         cfg = replace(tcfg, seed=seed)
         policies: dict[str, SimPolicy] = {}
-        trained = [("ppo-fitted", fitted)] + ([("ppo-true", world)] if train_true else [])
+        on_logs: UserSimulator = (
+            MemberMixture([fitted, *members]) if train_on_members and members else fitted
+        )
+        trained = [("ppo-fitted", on_logs)] + ([("ppo-true", world)] if train_true else [])
         for name, where in trained:
             logger.info(f"seed {seed}: {name} ({cfg.steps:,} steps)")
             ppo, curve = train(
@@ -146,7 +157,7 @@ def run_experiment(
                 cfg,
                 out / f"seed{seed}" / name,
                 model_from_logs=fitted,
-                start_members=members if where is fitted else None,
+                start_members=members if where is on_logs else None,
             )
             curves[f"{name}/{seed}"] = curve
             meta = json.loads((out / f"seed{seed}" / name / "policy.json").read_text())
@@ -200,6 +211,7 @@ def run_experiment(
         "world_config": asdict(wcfg),
         "fit_config": asdict(fcfg),
         "start_members": start_members,
+        "train_on_members": train_on_members,
         "table": rows,
         "comparisons": comparisons,
         "fidelity_where_policies_go": _fidelity_summary(fidelity),
@@ -285,6 +297,12 @@ def _write(report: dict[str, Any], out: Path) -> None:
             "(`fit.item_consequences`)."
             if report["fit_config"]["item_consequences"]
             else "."
+        )
+        + (
+            f" ppo-fitted trained on a draw, per user, among the fit and its "
+            f"{report['start_members']} members on resampled users."
+            if report.get("train_on_members")
+            else ""
         ),
         "",
         "Every value is measured in the TRUE known world: clicks (or reward) per user over "

@@ -19,14 +19,14 @@ estimate; Yu et al. 2020, MOPO, for using the members' disagreement as a penalty
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ltvrec.interactions.schema import InteractionLog, ItemCatalog
-from ltvrec.simulators.base import RNG, SimState, StepResult
+from ltvrec.simulators.base import RNG, PerUserRNG, SimState, StepResult, per_user
 from ltvrec.simulators.fit_config import FitConfig
 from ltvrec.simulators.fitted import FittedSimulator, fit_simulator
 from ltvrec.simulators.policies import SimPolicy
@@ -158,6 +158,117 @@ class PessimisticSimulator:
         return self.sim.item_click_logits(state)
 
 
+def _split(rng: RNG, idx: np.ndarray) -> RNG:
+    return rng.take(idx) if isinstance(rng, PerUserRNG) else rng
+
+
+class MemberMixture:
+    """A simulator that draws, for each new user (each episode), one of ``members``
+    (uniformly) and simulates that user with it to the end: a policy trained here must
+    do well in every fit the logs allow, not exploit one fit's errors (the ensemble as
+    domain randomisation, as in model-ensemble policy optimisation, Kurutach et al.
+    2018). Each user's member is ``latent["member"]``.
+
+    The members must share the state and catalog layout (the same fit recipe on the
+    same catalog); the first member's item vectors and state encoder are the mixture's
+    (with item consequences each member's column is its own estimate, which shapes
+    the states of its users)."""
+
+    def __init__(self, members: list[FittedSimulator]):
+        if len(members) < 2:
+            raise ValueError(f"a mixture needs at least 2 members, got {len(members)}")
+        first = members[0]
+        for m in members[1:]:
+            same = (
+                m.n_items == first.n_items
+                and m.slate_size == first.slate_size
+                and m.state_encoder.size == first.state_encoder.size
+                and m.allow_repeats == first.allow_repeats
+                and m.horizon_days == first.horizon_days
+            )
+            if not same:
+                raise ValueError(
+                    "the members differ in catalog, slate size, state, repeats or horizon: "
+                    "fit them with one recipe on one catalog"
+                )
+        self.members = list(members)
+        self.n_items = first.n_items
+        self.slate_size = first.slate_size
+        self.horizon_days = first.horizon_days
+        self.item_embeddings = first.item_embeddings
+        self.state_encoder = first.state_encoder
+        self.allow_repeats = first.allow_repeats
+
+    def _by_member(self, member: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        return [(k, np.flatnonzero(member == k)) for k in range(len(self.members))]
+
+    @staticmethod
+    def _merge(parts: list[tuple[np.ndarray, Any]], n: int) -> Any:
+        """The per-member pieces (``(indices, SimState or StepResult)``) in user order."""
+        order = np.concatenate([idx for idx, _ in parts])
+        inverse = np.empty(n, dtype=int)
+        inverse[order] = np.arange(n)
+        pieces = [piece for _, piece in parts]
+        if isinstance(pieces[0], SimState):
+            return SimState.concat(pieces).take(inverse)
+        names = [f.name for f in fields(StepResult)]
+        joined = {k: np.concatenate([getattr(p, k) for p in pieces]) for k in names}
+        return StepResult(**joined).take(inverse)
+
+    def reset(self, n: int, rng: RNG) -> SimState:
+        k = len(self.members)
+        member = per_user(rng, n, lambda g, m: g.integers(0, k, m))
+        parts = []
+        for i, idx in self._by_member(member):
+            if len(idx):
+                part = self.members[i].reset(len(idx), _split(rng, idx))
+                parts.append((idx, self._tagged(part, i)))
+        return self._merge(parts, n)
+
+    @staticmethod
+    def _tagged(state: SimState, member: int) -> SimState:
+        latent = {**state.latent, "member": np.full(state.n, member, dtype=np.int64)}
+        return replace(state, latent=latent)
+
+    def _each(self, state: SimState) -> list[tuple[int, np.ndarray, SimState]]:
+        """Per member with users in ``state``: its index, its users' indices, and their
+        state as the member knows it (without the mixture's tag)."""
+        out = []
+        for i, idx in self._by_member(state.latent["member"]):
+            if len(idx):
+                own = state.take(idx)
+                latent = {k: v for k, v in own.latent.items() if k != "member"}
+                out.append((i, idx, replace(own, latent=latent)))
+        return out
+
+    def step(self, state: SimState, slates: np.ndarray, rng: RNG) -> tuple[SimState, StepResult]:
+        states, results = [], []
+        for i, idx, own in self._each(state):
+            after, result = self.members[i].step(own, slates[idx], _split(rng, idx))
+            states.append((idx, self._tagged(after, i)))
+            results.append((idx, result))
+        return self._merge(states, state.n), self._merge(results, state.n)
+
+    def _rows(self, state: SimState, parts: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        first = parts[0][1]
+        out = np.empty((state.n, *first.shape[1:]), dtype=first.dtype)
+        for idx, part in parts:
+            out[idx] = part
+        return out
+
+    def choice_logits(self, state: SimState, slates: np.ndarray) -> np.ndarray:
+        each = self._each(state)
+        return self._rows(
+            state, [(idx, self.members[i].choice_logits(own, slates[idx])) for i, idx, own in each]
+        )
+
+    def item_click_logits(self, state: SimState) -> np.ndarray:
+        each = self._each(state)
+        return self._rows(
+            state, [(idx, self.members[i].item_click_logits(own)) for i, idx, own in each]
+        )
+
+
 def spread_warnings(values: dict[str, dict[str, Any]]) -> list[str]:
     """One warning per policy whose ensemble spread is wide."""
     return [
@@ -172,6 +283,7 @@ def spread_warnings(values: dict[str, dict[str, Any]]) -> list[str]:
 
 __all__ = [
     "MAX_RELATIVE_SPREAD",
+    "MemberMixture",
     "PessimisticSimulator",
     "bootstrap_users",
     "ensemble_values",

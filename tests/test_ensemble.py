@@ -17,7 +17,9 @@ from ltvrec.simulators import (
     known_world_catalog,
     simulate_log,
 )
+from ltvrec.simulators.base import PerUserRNG
 from ltvrec.simulators.ensemble import (
+    MemberMixture,
     PessimisticSimulator,
     bootstrap_users,
     ensemble_values,
@@ -126,3 +128,60 @@ def test_the_pessimistic_simulator_lowers_rewards_by_the_members_disagreement(
         np.testing.assert_array_equal(r.clicked_item, plain.clicked_item)
     with pytest.raises(ValueError, match="penalty"):
         PessimisticSimulator(sim, members, -1.0)
+
+
+def _generators(n: int, member_draw: int = 0) -> PerUserRNG:
+    """Per-user generators; ``member_draw``: first draw one integer below it from each
+    (what a mixture of that many members draws at reset)."""
+    gens = [np.random.default_rng([7, i]) for i in range(n)]
+    for g in gens[: n if member_draw else 0]:
+        g.integers(0, member_draw, 1)
+    return PerUserRNG(gens)
+
+
+def test_each_user_of_a_mixture_lives_in_one_member_as_that_member_alone_would_simulate_it(
+    small_ensemble: list[FittedSimulator],
+) -> None:
+    """A mixture draws a member per user at reset (one integer from the user's own
+    generator) and keeps it: with per-user generators, the users of member k follow
+    exactly the trajectories member k alone gives them from the same generators."""
+    k, n, steps = len(small_ensemble), 60, 6
+    mixture = MemberMixture(small_ensemble)
+    slates = np.random.default_rng(3).integers(0, WORLD.n_items, (steps, n, 3))
+    slates[..., 1] = (slates[..., 0] + 1) % WORLD.n_items  # distinct items per slate
+    slates[..., 2] = (slates[..., 0] + 2) % WORLD.n_items
+    rng = _generators(n)
+    state = mixture.reset(n, rng)
+    member = state.latent["member"].copy()
+    assert set(member.tolist()) == set(range(k))  # every member gets users
+    results = []
+    for t in range(steps):
+        state, r = mixture.step(state, slates[t], rng)
+        results.append(r)
+        np.testing.assert_array_equal(state.latent["member"], member)  # kept
+    for i in range(k):
+        idx = np.flatnonzero(member == i)
+        alone_rng = _generators(n, member_draw=k).take(idx)
+        alone = small_ensemble[i].reset(len(idx), alone_rng)
+        for t in range(steps):
+            alone, r = small_ensemble[i].step(alone, slates[t][idx], alone_rng)
+            np.testing.assert_array_equal(r.clicked_item, results[t].clicked_item[idx])
+            np.testing.assert_array_equal(r.reward, results[t].reward[idx])
+        np.testing.assert_array_equal(alone.obs, state.obs[idx])
+        np.testing.assert_array_equal(alone.time, state.time[idx])
+    logits = mixture.choice_logits(state, slates[0])
+    for i in range(k):
+        idx = np.flatnonzero(member == i)
+        own = small_ensemble[i].choice_logits(state.take(idx), slates[0][idx])
+        np.testing.assert_array_equal(logits[idx], own)
+
+
+def test_a_mixture_needs_members_of_one_recipe(small_ensemble: list[FittedSimulator]) -> None:
+    import copy
+
+    with pytest.raises(ValueError, match="at least 2 members"):
+        MemberMixture(small_ensemble[:1])
+    other = copy.copy(small_ensemble[1])
+    other.slate_size = 5
+    with pytest.raises(ValueError, match="one recipe on one catalog"):
+        MemberMixture([small_ensemble[0], other])

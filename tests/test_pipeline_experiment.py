@@ -9,6 +9,7 @@ import pytest
 
 from ltvrec.agents import TrainConfig
 from ltvrec.agents.baselines import make_baseline
+from ltvrec.errors import ConfigError
 from ltvrec.experiment import run_experiment
 from ltvrec.interactions import Dataset
 from ltvrec.simulators import FitConfig, KnownWorld, KnownWorldConfig, evaluate
@@ -63,11 +64,18 @@ def test_experiment_with_item_consequences_changes_what_policies_see_not_the_tru
 ) -> None:
     world = KnownWorldConfig(n_items=80, slate_size=4, horizon_days=10.0)
     fit = FitConfig(item_consequences=True)
+    with pytest.raises(ConfigError, match="start_members >= 2"):
+        run_experiment(1, tmp_path, TINY, world, 200, 100, "hashing", train_on_members=True)
+    # PPO-fitted trains on a draw per user among the fit and two members (each with its
+    # own consequence column, so its users' states differ by member).
     report = run_experiment(
-        1, tmp_path, TINY, world, 200, 100, "hashing", train_true=False, fit_config=fit
-    )
+        1, tmp_path, TINY, world, 200, 100, "hashing", train_true=False, fit_config=fit,
+        start_members=2, train_on_members=True,
+    )  # fmt: skip
     assert report["fit_config"]["item_consequences"] is True
-    assert "`fit.item_consequences`" in (tmp_path / "report.md").read_text()
+    assert report["train_on_members"] is True and report["start_members"] == 2
+    text = (tmp_path / "report.md").read_text()
+    assert "`fit.item_consequences`" in text and "among the fit and its 2 members" in text
     # The truth's dynamics do not read the item vectors: the oracles and random earn
     # exactly what they earn in the world the text vectors alone describe.
     by = {r["policy"]: r for r in report["table"]}

@@ -80,6 +80,13 @@ def experiment_known_world(
             "one whose value they leave open (0: none)."
         ),
     ] = 0,
+    train_on_members: Annotated[
+        bool,
+        typer.Option(
+            help="PPO-fitted trains on a simulator that draws, per user, the fit or one "
+            "of its --start-members members (needs --start-members)."
+        ),
+    ] = False,
     world_config: WorldOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
@@ -116,6 +123,7 @@ def experiment_known_world(
             train_true=train_true,
             fit_config=fcfg,
             start_members=start_members,
+            train_on_members=train_on_members,
         )
     say((out / "report.md").read_text())
     c = report["comparisons"]["ppo-fitted vs greedy-model"]
