@@ -104,6 +104,87 @@ def item_consequences(
     return -model.coef_[0][x_after.shape[1] :].copy()
 
 
+def text_prediction(
+    consequence: np.ndarray,
+    text_vectors: np.ndarray,
+    counts: np.ndarray,
+    ridge: float = 1.0,
+    folds: int = 5,
+    seed: int = 0,
+) -> np.ndarray:
+    """``[N]`` each item's consequence as its text predicts it: a ridge regression of the
+    estimates on the text vectors over the items the log holds consumptions of,
+    cross-fitted over ``folds`` item folds (an item's prediction never reads its own
+    estimate)."""
+    from ltvrec.catalog import ridge_map
+
+    c = np.asarray(consequence, dtype=np.float64)
+    x = np.asarray(text_vectors, dtype=np.float64)
+    seen = np.flatnonzero(np.asarray(counts) > 0)
+    fold = np.random.default_rng([seed, 41]).integers(0, folds, len(c))
+    t = np.zeros_like(c)
+    for k in range(folds):
+        fit = seen[fold[seen] != k]
+        if len(fit) < 2:
+            continue
+        coef = ridge_map(x[fit], c[fit], ridge)
+        mine = fold == k
+        t[mine] = x[mine] @ coef[:-1] + coef[-1]
+    return t
+
+
+def split_half_kappa(
+    half_a: np.ndarray,
+    half_b: np.ndarray,
+    counts_a: np.ndarray,
+    counts_b: np.ndarray,
+    prediction: np.ndarray,
+    bins: int = 5,
+) -> float:
+    """``kappa`` of the reliability ``n / (n + kappa)`` of an item's estimate from ``n``
+    consumptions, read off two estimates from disjoint halves of the users: within bins
+    of items by consumptions, the correlation of the halves' departures from the text's
+    prediction is the reliability of a half's estimate, so ``kappa = n_half (1 - rho) /
+    rho`` per bin; the median over bins. ``inf`` when the halves do not agree at all."""
+    n_half = (np.asarray(counts_a, float) + np.asarray(counts_b, float)) / 2
+    seen = np.flatnonzero((np.asarray(counts_a) > 0) & (np.asarray(counts_b) > 0))
+    if len(seen) < 4 * bins:
+        return float("inf")
+    a = np.asarray(half_a, float) - prediction
+    b = np.asarray(half_b, float) - prediction
+    edges = np.quantile(n_half[seen], np.linspace(0, 1, bins + 1))
+    which = np.clip(np.searchsorted(edges, n_half[seen], side="right") - 1, 0, bins - 1)
+    kappas = []
+    for k in range(bins):
+        idx = seen[which == k]
+        if len(idx) < 4 or a[idx].std() == 0 or b[idx].std() == 0:
+            continue
+        rho = float(np.clip(np.corrcoef(a[idx], b[idx])[0, 1], 1e-3, 1 - 1e-3))
+        kappas.append(float(np.median(n_half[idx])) * (1 - rho) / rho)
+    return float(np.median(kappas)) if kappas else float("inf")
+
+
+def shrunk_to_text(
+    consequence: np.ndarray, prediction: np.ndarray, counts: np.ndarray, kappa: float
+) -> np.ndarray:
+    """``t_j + n_j / (n_j + kappa) (c_j - t_j)``: each item's estimate ``c_j`` believed as
+    far as its ``n_j`` consumptions back it, the rest its text's prediction ``t_j`` (an
+    item nobody consumed gets ``t_j``, as a new item does). Empirical Bayes for normal
+    means with noise variance falling as ``1 / n`` (Efron and Morris 1973); ``kappa``
+    from :func:`split_half_kappa`."""
+    n = np.asarray(counts, dtype=np.float64)
+    weight = n / (n + kappa) if np.isfinite(kappa) else np.zeros_like(n)
+    return prediction + weight * (np.asarray(consequence, dtype=np.float64) - prediction)
+
+
+def consumption_counts(
+    traj: Trajectories, n_items: int, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """``[N]`` each item's consumptions in ``traj`` (in ``rows`` only, when given)."""
+    items = traj.clicked_item if rows is None else traj.clicked_item[rows]
+    return np.bincount(items[items >= 0], minlength=n_items).astype(np.float64)
+
+
 def cross_fitted(
     log: InteractionLog,
     catalog: ItemCatalog,
@@ -130,11 +211,26 @@ def cross_fitted(
     n = catalog.n_items
     x_after = Standardizer.fit(traj.after)(traj.after)
     args = (x_after, n, cfg.state_decay, cfg.ridge)
-    full = item_consequences(traj, *args)
+
     fold = np.random.default_rng(cfg.seed).integers(0, folds, int(traj.user.max()) + 1)[traj.user]
+    rows = [None, *(fold != k for k in range(folds))]
+    raw = [item_consequences(traj, *args, rows=r) for r in rows]
+    if cfg.shrink_consequences:
+        # Each estimate towards its text's prediction, by the reliability the two
+        # halves of the users (the folds' disjoint rows) show at each count.
+        if folds != 2:
+            raise ValueError("shrink_consequences reads the reliability off 2 folds")
+        counts = [consumption_counts(traj, n, r) for r in rows]
+        t = [
+            text_prediction(c, item_vectors, m, cfg.ridge, seed=cfg.seed)
+            for c, m in zip(raw, counts, strict=True)
+        ]
+        kappa = split_half_kappa(raw[1], raw[2], counts[1], counts[2], t[0])
+        raw = [shrunk_to_text(c, p, m, kappa) for c, p, m in zip(raw, t, counts, strict=True)]
+    full = raw[0]
     merged: dict[str, np.ndarray] = {}
     for k in range(folds):
-        out_of_fold = item_consequences(traj, *args, rows=fold != k)
+        out_of_fold = raw[k + 1]
         vectors = with_consequences(item_vectors, out_of_fold, like=full)
         encoder = UserStateEncoder(
             vectors, decay=cfg.state_decay, engagement_decays=cfg.engagement_decays

@@ -101,6 +101,12 @@ class FitConfig:
     with the decay ``state_decay`` and the penalty ``ridge``) and append it to the item
     vectors, so the state and every component model read it; docs/simulators.md
     measures it."""
+    shrink_consequences: bool = False
+    """With ``item_consequences``: shrink each item's estimate towards what its text
+    predicts, the more the fewer consumptions the log holds of it (empirical Bayes,
+    :func:`~ltvrec.simulators.consequence.shrunk_to_text`), so an item's extreme
+    estimate is believed only as far as the log backs it, and an item nobody consumed
+    gets its text's prediction, as a new item does."""
     engagement_decays: tuple[float, ...] = ()
     """Per-request decays of the state's engagement memory, which every component model
     then reads (``()``, the default: none; see encoders/state.py)."""
@@ -131,6 +137,8 @@ class FitConfig:
             raise ConfigError("hidden, epochs, batch_size and return_bins must be >= 1")
         if self.min_steps < 0:
             raise ConfigError(f"min_steps must be >= 0, got {self.min_steps}")
+        if self.shrink_consequences and not self.item_consequences:
+            raise ConfigError("shrink_consequences shrinks item_consequences: set both")
         if not 0 < self.assumed_click_rate < 1:
             raise ConfigError(
                 f"assumed_click_rate must be in (0, 1), got {self.assumed_click_rate}"
