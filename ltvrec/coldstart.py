@@ -34,7 +34,6 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass, replace
-from dataclasses import replace as dc_replace
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +138,7 @@ class SubCatalog:
     def step(self, state: SimState, slates: np.ndarray, rng: RNG) -> tuple[SimState, StepResult]:
         state, r = self.world.step(state, self.ids[slates], rng)
         item = np.where(r.clicked_item >= 0, self._inverse[np.maximum(r.clicked_item, 0)], -1)
-        return state, dc_replace(r, clicked_item=item)
+        return state, replace(r, clicked_item=item)
 
     def choice_logits(self, state: SimState, slates: np.ndarray) -> np.ndarray:
         return self.world.choice_logits(state, self.ids[slates])
