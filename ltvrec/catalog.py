@@ -15,7 +15,7 @@ Rows are the policy's input (the exported ONNX graph takes the table as an input
 catalog can grow after training: :class:`TextMap` writes the row of a new item from its
 text vector alone. The choice model's keys and the reward model's item term are linear
 in the item vector already (exact); the choice model's per-item utility is predicted by
-a ridge regression on the text vector fitted over the trained items; the popularity of
+a ridge regression on the item vector fitted over the trained items; the popularity of
 an item nobody has seen is 0 (popularity cannot score a new item, and says so by giving
 it the lowest possible count). Its id bias is the start's item term, where the policy
 started from one (``greedy + r x consequence``: linear in the item vector), else 0.

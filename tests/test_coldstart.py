@@ -410,6 +410,24 @@ def test_a_bundle_without_a_text_encoder_says_it_cannot_take_items(
         rt.add_items([{"item_id": 99, "text": "a title"}])
 
 
+def test_a_policy_that_cannot_predict_consequences_serves_but_takes_no_items(
+    fitted_c: FittedSimulator, world: KnownWorld, tmp_path: Path
+) -> None:
+    """Item vectors with consequences, a policy without the baselines' signals (no text
+    map for the column): the bundle serves the trained catalog and says why it takes no
+    new items."""
+    train(fitted_c, replace(FAST, start="none"), tmp_path / "policy")
+    enc, pca = _world_text_encoder(world)
+    export_bundle(
+        tmp_path / "policy", fitted_c.state_encoder, list(range(fitted_c.n_items)),
+        tmp_path / "b", texts=world.items.titles, text_encoder=enc, projection=pca,
+    )  # fmt: skip
+    rt = Runtime(tmp_path / "b")
+    assert not rt.can_add_items
+    with pytest.raises(ItemsError, match="carry the logs' item consequences"):
+        rt.add_items([{"item_id": 99, "text": "a title"}])
+
+
 def test_the_service_takes_new_items_only_with_its_token(
     plain: tuple[Path, Path], fitted: FittedSimulator, tmp_path: Path
 ) -> None:
