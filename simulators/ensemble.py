@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ltvrec.encoders.state import UserStateEncoder
 from ltvrec.interactions.schema import InteractionLog, ItemCatalog
 from ltvrec.simulators.base import RNG, PerUserRNG, SimState, StepResult, per_user
 from ltvrec.simulators.fit_config import FitConfig
@@ -119,7 +120,28 @@ def expected_slate_reward(
     return model.expected_reward(state, slates)
 
 
-class PessimisticSimulator:
+class _Wrapper:
+    """A simulator built on fitted ones: it shows their catalog, slate, horizon and
+    state layout (what envs and policies read from any
+    :class:`~ltvrec.simulators.base.UserSimulator`)."""
+
+    n_items: int
+    slate_size: int
+    horizon_days: float
+    item_embeddings: np.ndarray
+    state_encoder: UserStateEncoder
+    allow_repeats: bool
+
+    def _share_layout(self, sim: FittedSimulator) -> None:
+        self.n_items = sim.n_items
+        self.slate_size = sim.slate_size
+        self.horizon_days = sim.horizon_days
+        self.item_embeddings = sim.item_embeddings
+        self.state_encoder = sim.state_encoder
+        self.allow_repeats = sim.allow_repeats
+
+
+class PessimisticSimulator(_Wrapper):
     """``sim`` whose reward is lowered by ``penalty`` times the ensemble members'
     disagreement on the request's expected reward (their standard deviation): the
     MOPO idea (Yu et al. 2020) with the immediate reward as the disagreement measured
@@ -132,12 +154,7 @@ class PessimisticSimulator:
         if len(members) < 2:
             raise ValueError("the disagreement needs at least 2 members")
         self.sim, self.members, self.penalty = sim, members, float(penalty)
-        self.n_items = sim.n_items
-        self.slate_size = sim.slate_size
-        self.horizon_days = sim.horizon_days
-        self.item_embeddings = sim.item_embeddings
-        self.state_encoder = sim.state_encoder
-        self.allow_repeats = sim.allow_repeats
+        self._share_layout(sim)
         self.last_disagreement = float("nan")
         """Mean disagreement over the users of the last step (diagnostics)."""
 
@@ -162,7 +179,7 @@ def _split(rng: RNG, idx: np.ndarray) -> RNG:
     return rng.take(idx) if isinstance(rng, PerUserRNG) else rng
 
 
-class MemberMixture:
+class MemberMixture(_Wrapper):
     """A simulator that draws, for each new user (each episode), one of ``members``
     (uniformly) and simulates that user with it to the end: a policy trained here must
     do well in every fit the logs allow, not exploit one fit's errors (the ensemble as
@@ -192,12 +209,7 @@ class MemberMixture:
                     "fit them with one recipe on one catalog"
                 )
         self.members = list(members)
-        self.n_items = first.n_items
-        self.slate_size = first.slate_size
-        self.horizon_days = first.horizon_days
-        self.item_embeddings = first.item_embeddings
-        self.state_encoder = first.state_encoder
-        self.allow_repeats = first.allow_repeats
+        self._share_layout(first)
 
     def _by_member(self, member: np.ndarray) -> list[tuple[int, np.ndarray]]:
         return [(k, np.flatnonzero(member == k)) for k in range(len(self.members))]
