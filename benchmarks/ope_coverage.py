@@ -24,7 +24,9 @@ rule afterwards). ``--choice-history`` sets the model-based members' choice mode
 (``FitConfig.choice_history``); ``--reuse PART.json`` takes the truth, the diagnostics and
 every other estimator's rows of the same replicates from an earlier run's part and
 computes only the model-based estimate (the replicate logs are the same: seed
-``1000 + r``).
+``1000 + r``); ``--only-model-based`` computes the truth and the model-based estimate
+alone (no recommendation), and ``--members-set key=value ...`` sets more of the members'
+``FitConfig`` fields (e.g. ``item_consequences=true shrink_consequences=true``).
 
     .venv/bin/python benchmarks/ope_coverage.py [--replicates 100] [--users 1000]
     .venv/bin/python benchmarks/ope_coverage.py --targets far --ppo runs/kw-default/seed0/ppo-true \
@@ -40,12 +42,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ltvrec.config import load_config
 from ltvrec.offline import evaluate_policy, model_based, replay
 from ltvrec.simulators import (
     FitConfig,
@@ -55,10 +58,11 @@ from ltvrec.simulators import (
     fit_simulator,
     simulate_log,
 )
+from ltvrec.simulators.base import SimState, UserSimulator
 from ltvrec.simulators.ensemble import fit_ensemble
 from ltvrec.simulators.fitted import FittedSimulator
 from ltvrec.simulators.logs import known_world_catalog
-from ltvrec.simulators.policies import ScoredPolicy
+from ltvrec.simulators.policies import ScoredPolicy, SimPolicy
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,23 @@ class SampledQualityAware(ScoredPolicy):
 
     def scores(self, obs: np.ndarray, consumed: np.ndarray | None = None) -> np.ndarray:
         return (self.model.expected_reward_logits(obs) + self.weight * self.quality) / self.temp
+
+
+@dataclass(frozen=True)
+class InBaseState:
+    """``policy`` acting on the columns ``cols`` of a simulator's states: the state it
+    was built on, inside a wider one (members whose item vectors carry an appended
+    consequence column; :meth:`StateLayout.columns_for`)."""
+
+    policy: SimPolicy
+    cols: np.ndarray
+
+    @property
+    def name(self) -> str:
+        return self.policy.name
+
+    def act(self, sim: UserSimulator, state: SimState, rng: np.random.Generator) -> np.ndarray:
+        return self.policy.act(sim, replace(state, obs=state.obs[:, self.cols]), rng)
 
 
 def far_targets(world: KnownWorld, ppo: str | None, temps: list[float]) -> dict[str, ScoredPolicy]:
@@ -110,6 +131,8 @@ def summarize(paths: list[str]) -> str:
             results.setdefault((target, est), []).extend(rows)
         for target, rows in part["diagnostics"].items():
             diagnostics.setdefault(target, []).extend(rows)
+    if not diagnostics:  # an --only-model-based study: no recommendation to apply
+        return table(truth, results)
     lines = [table(truth, results), "", "| target | recommended (share of replicates) | "
              "coverage of the recommended estimate | no answer |", "|---|---|---|---|"]  # fmt: skip
     for target, diags in diagnostics.items():
@@ -150,6 +173,10 @@ def main() -> None:
                    "bootstrap resamples of each replicate's users (0: skip)")  # fmt: skip
     p.add_argument("--choice-history", type=str, default="consumed",
                    help="the model-based members' FitConfig.choice_history")  # fmt: skip
+    p.add_argument("--members-set", type=str, nargs="+", default=[],
+                   help="more FitConfig fields of the members: key=value ...")  # fmt: skip
+    p.add_argument("--only-model-based", action="store_true",
+                   help="compute only the truth and the model-based estimate")  # fmt: skip
     p.add_argument("--reuse", type=str, default=None,
                    help="an earlier --json part of the same replicates: take its truth, "
                    "diagnostics and estimates, recompute only the model-based one")  # fmt: skip
@@ -195,12 +222,20 @@ def main() -> None:
         log = simulate_log(world, logging, args.users, seed=1000 + r)
         members = []
         if args.members:
-            fit = FitConfig(
-                horizon_days=world.config.horizon_days, seed=r, choice_history=args.choice_history
+            fit = load_config(
+                FitConfig,
+                overrides=[
+                    f"horizon_days={world.config.horizon_days}",
+                    f"seed={r}",
+                    f"choice_history={args.choice_history}",
+                    *args.members_set,
+                ],
             )
             members = fit_ensemble(log, catalog, world.item_embeddings, fit, args.members, r)
         for key, target in targets.items():
-            if reused is not None:
+            if args.only_model_based:
+                rows = {}
+            elif reused is not None:
                 i = r - reused["args"]["start"]
                 diagnostics.setdefault(key, []).append(reused["diagnostics"][key][i])
                 rows = {e: v[i] for (t, e), v in reused["results"].items() if t == key}
@@ -214,7 +249,11 @@ def main() -> None:
                 )
                 rows = {est: estimate_row(e) for est, e in res.estimates.items()}
             if members:
-                rows["model-based"] = estimate_row(model_based(target, members, args.users, seed=r))
+                seen: SimPolicy = target
+                layout = members[0].state_encoder.layout
+                if layout != world.state_encoder.layout:
+                    seen = InBaseState(target, layout.columns_for(world.state_encoder.layout))
+                rows["model-based"] = estimate_row(model_based(seen, members, args.users, seed=r))
             for est, row in rows.items():
                 results.setdefault((key, est), []).append(row)
         seconds = time.perf_counter() - start

@@ -134,6 +134,29 @@ class StateLayout:
     def to_dict(self) -> dict[str, list[int]]:
         return {k: [s.start, s.stop] for k, s in self.blocks.items()}
 
+    def columns_for(self, base: StateLayout) -> np.ndarray:
+        """``[base.size]`` int: the columns of a state in this layout that form the state
+        in ``base``, whose item vectors are the first ``base.item_dim`` columns of this
+        layout's (a fit with item consequences appends a column). Every block is a
+        mean, sum or count over item vectors or events, so its first columns are the
+        base's block itself: a policy built on ``base`` can act in such a simulator.
+
+        Raises:
+            ValueError: ``base`` has wider item vectors or other engagement rates.
+        """
+        if base.item_dim > self.item_dim or base.engagement_decays != self.engagement_decays:
+            raise ValueError(
+                f"a state of item width {self.item_dim} and rates {self.engagement_decays} "
+                f"does not contain one of width {base.item_dim} and rates "
+                f"{base.engagement_decays}"
+            )
+        mine = self.blocks
+        cols = [
+            np.arange(mine[n].start, mine[n].start + s.stop - s.start)
+            for n, s in base.blocks.items()
+        ]
+        return np.concatenate(cols)
+
 
 @dataclass(frozen=True)
 class Events:

@@ -141,6 +141,23 @@ def test_incremental_and_from_scratch_agree(seed: int) -> None:
     np.testing.assert_allclose(_incremental(enc, ev), enc.from_events(ev), atol=1e-5)
 
 
+@pytest.mark.parametrize("decays", [(), ENGAGEMENT_DECAYS])
+def test_a_wider_state_holds_the_base_one(decays: tuple[float, ...]) -> None:
+    # Item vectors with an appended column (a fit's item consequences): the columns
+    # ``columns_for`` picks out of the wider state are the base encoder's state exactly.
+    rng = np.random.default_rng(4)
+    emb = rng.standard_normal((30, 5)).astype(np.float32)
+    wide = np.hstack([emb, rng.standard_normal((30, 1)).astype(np.float32)])
+    base = UserStateEncoder(emb, decay=0.7, engagement_decays=decays)
+    grown = UserStateEncoder(wide, decay=0.7, engagement_decays=decays)
+    ev = _random_events(rng, 12, 30)
+    cols = grown.layout.columns_for(base.layout)
+    assert len(set(cols.tolist())) == base.size < grown.size
+    np.testing.assert_array_equal(grown.from_events(ev)[:, cols], base.from_events(ev))
+    with pytest.raises(ValueError, match="does not contain"):
+        base.layout.columns_for(grown.layout)
+
+
 def test_agreement_on_a_real_log(ml100k: Dataset) -> None:
     # 40 ml-100k users' whole histories, with sessions from the 30-minute gap.
     users = np.sort(ml100k.log.frame["user_id"].unique())[:40]
