@@ -13,7 +13,8 @@ the fitted simulator -> every policy evaluated in the TRUE world on the same fre
   (:mod:`ltvrec.agents.baselines`).
 
 Both PPO runs start from the best log-buildable baseline's signals, taken from the
-simulator fitted to that seed's logs. Every comparison is seed-level and paired
+simulator fitted to that seed's logs (with ``true_log_users``, ppo-true's from a fit on
+that many true-world users instead). Every comparison is seed-level and paired
 (:func:`~ltvrec.agents.evaluation.paired_comparison`); pooled-user intervals are a
 secondary column. The fitted simulator's own estimate of each policy sits beside its
 true value.
@@ -89,6 +90,7 @@ def run_experiment(
     fit_config: FitConfig | None = None,
     start_members: int = 0,
     train_on_members: bool = False,
+    true_log_users: int = 0,
 ) -> dict[str, Any]:
     """Run the experiment for seeds 0..seeds-1; write ``report.md``, ``report.json`` and
     ``learning_curves.png`` into ``out``; return the report.
@@ -105,6 +107,14 @@ def run_experiment(
             of the fit and its ``start_members`` members
             (:class:`~ltvrec.simulators.ensemble.MemberMixture`); needs
             ``start_members``. The fidelity table still reads the fit itself.
+        true_log_users: when > 0, PPO-true's start (its baselines' signals and item
+            consequences) comes from a fit, with ``fit_config``, on a log of that many
+            users of the true world (a simulator we can query is free to log more
+            users than the real logs hold), not from ``log_users``' fit: the ceiling
+            check asks what the optimizer reaches with a perfect simulator. PPO-true
+            then sees the truth through that fit's item vectors (observation only: the
+            truth's users and dynamics are the same) and is left out of the fidelity
+            table, whose simulator shows other vectors.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -119,6 +129,10 @@ def run_experiment(
         )
     if train_on_members and start_members < 2:
         raise ConfigError("training on the members needs start_members >= 2 (the members)")
+    if true_log_users and not train_true:
+        raise ConfigError("true_log_users sets PPO-true's start: it needs train_true")
+    if true_log_users < 0:
+        raise ConfigError(f"true_log_users must be >= 0, got {true_log_users}")
     runs: dict[str, list[PolicyValue]] = {}
     fidelity: list[dict[str, Any]] = []
     curves: dict[str, list[Any]] = {}
@@ -149,14 +163,25 @@ def run_experiment(
         on_logs: UserSimulator = (
             MemberMixture([fitted, *members]) if train_on_members and members else fitted
         )
-        trained = [("ppo-fitted", on_logs)] + ([("ppo-true", world)] if train_true else [])
+        # Where each policy is evaluated (the truth; PPO-true's own view of it).
+        seen_in: dict[str, KnownWorld] = {}
+        true_model = fitted
+        if train_true and true_log_users:
+            logger.info(f"seed {seed}: logging {true_log_users} true-world users for ppo-true")
+            big = simulate_log(world, logging, true_log_users, seed=10_000 + seed)
+            true_model = fit_simulator(big, catalog, emb, recipe)
+            view = KnownWorld(world_cfg, item_embeddings=true_model.item_embeddings)
+            seen_in = {"ppo-true": view, start_name("ppo-true"): view}
+        trained = [("ppo-fitted", on_logs)]
+        if train_true:
+            trained.append(("ppo-true", seen_in.get("ppo-true", world)))
         for name, where in trained:
             logger.info(f"seed {seed}: {name} ({cfg.steps:,} steps)")
             ppo, curve = train(
                 where,
                 cfg,
                 out / f"seed{seed}" / name,
-                model_from_logs=fitted,
+                model_from_logs=true_model if name == "ppo-true" else fitted,
                 start_members=members if where is on_logs else None,
             )
             curves[f"{name}/{seed}"] = curve
@@ -178,12 +203,14 @@ def run_experiment(
         )
         eval_seed = 1_000_000 + seed  # fresh users, shared by every policy
         for name, policy in policies.items():
-            runs.setdefault(name, []).append(evaluate(world, policy, eval_users, seed=eval_seed))
+            where = seen_in.get(name, world)
+            runs.setdefault(name, []).append(evaluate(where, policy, eval_users, seed=eval_seed))
         # Fidelity where policies go: every policy (and the stronger quality-aware rule)
         # in the fitted simulator against the truth, on the same users.
         strong = QualityAwarePolicy(world.items.quality, 2.0, name=QA_STRONG)
+        shown = {k: p for k, p in policies.items() if k not in seen_in}
         fidelity.append(
-            policy_fidelity(world, fitted, {**policies, QA_STRONG: strong}, eval_users, eval_seed)
+            policy_fidelity(world, fitted, {**shown, QA_STRONG: strong}, eval_users, eval_seed)
         )
     rows = [summarize_runs(name, r) for name, r in runs.items()]
     per_seed = {r["policy"]: r["value_per_seed"] for r in rows}
@@ -212,6 +239,7 @@ def run_experiment(
         "fit_config": asdict(fcfg),
         "start_members": start_members,
         "train_on_members": train_on_members,
+        "true_log_users": true_log_users,
         "table": rows,
         "comparisons": comparisons,
         "fidelity_where_policies_go": _fidelity_summary(fidelity),
@@ -355,6 +383,12 @@ def _start_lines(report: dict[str, Any]) -> list[str]:
             "candidates whose value they leave open."
             if report.get("start_members")
             else "."
+        )
+        + (
+            f" ppo-true's signals come from a fit on {report['true_log_users']:,} true-world "
+            "users (not the logs'), and it is not in the fidelity table."
+            if report.get("true_log_users")
+            else ""
         ),
         "",
         "| run | start weights | its sampled value there | best candidate's | excluded |",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ltvrec.agents import TrainConfig
@@ -66,16 +67,35 @@ def test_experiment_with_item_consequences_changes_what_policies_see_not_the_tru
     fit = FitConfig(item_consequences=True)
     with pytest.raises(ConfigError, match="start_members >= 2"):
         run_experiment(1, tmp_path, TINY, world, 200, 100, "hashing", train_on_members=True)
+    with pytest.raises(ConfigError, match="needs train_true"):
+        run_experiment(1, tmp_path, TINY, world, 200, 100, "hashing", train_true=False,
+                       true_log_users=400)  # fmt: skip
     # PPO-fitted trains on a draw per user among the fit and two members (each with its
-    # own consequence column, so its users' states differ by member).
+    # own consequence column, so its users' states differ by member); PPO-true starts
+    # from a fit on 400 true-world users.
     report = run_experiment(
-        1, tmp_path, TINY, world, 200, 100, "hashing", train_true=False, fit_config=fit,
-        start_members=2, train_on_members=True,
+        1, tmp_path, TINY, world, 200, 100, "hashing", fit_config=fit, start_members=2,
+        train_on_members=True, true_log_users=400,
     )  # fmt: skip
     assert report["fit_config"]["item_consequences"] is True
     assert report["train_on_members"] is True and report["start_members"] == 2
     text = (tmp_path / "report.md").read_text()
     assert "`fit.item_consequences`" in text and "among the fit and its 2 members" in text
+    # PPO-true reads another fit's item vectors: the same text columns, its own
+    # consequence column (estimated on 400 users, not the logs' 200). It is evaluated
+    # in the truth beside the oracles and left out of the fidelity table, whose
+    # simulator shows the logs' vectors.
+    from ltvrec.agents.policies import load_policy
+
+    vecs = {
+        name: load_policy(tmp_path / "seed0" / name)[0].item_embeddings.numpy()
+        for name in ("ppo-fitted", "ppo-true")
+    }
+    np.testing.assert_array_equal(vecs["ppo-true"][:, :-1], vecs["ppo-fitted"][:, :-1])
+    assert not np.allclose(vecs["ppo-true"][:, -1], vecs["ppo-fitted"][:, -1])
+    assert report["true_log_users"] == 400 and "fit on 400 true-world users" in text
+    assert "ppo-true vs quality-aware-oracle" in report["comparisons"]
+    assert "ppo-true" not in report["fidelity_where_policies_go"]["policies"]
     # The truth's dynamics do not read the item vectors: the oracles and random earn
     # exactly what they earn in the world the text vectors alone describe.
     by = {r["policy"]: r for r in report["table"]}

@@ -87,6 +87,13 @@ def experiment_known_world(
             "of its --start-members members (needs --start-members)."
         ),
     ] = False,
+    true_log_users: Annotated[
+        int,
+        typer.Option(
+            help="PPO-true's start from a fit on this many true-world users (the ceiling "
+            "check with a start a perfect simulator allows; 0: the logs' fit)."
+        ),
+    ] = 0,
     world_config: WorldOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
@@ -124,6 +131,7 @@ def experiment_known_world(
             fit_config=fcfg,
             start_members=start_members,
             train_on_members=train_on_members,
+            true_log_users=true_log_users,
         )
     say((out / "report.md").read_text())
     c = report["comparisons"]["ppo-fitted vs greedy-model"]
