@@ -42,7 +42,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +58,10 @@ from ltvrec.simulators import (
     fit_simulator,
     simulate_log,
 )
-from ltvrec.simulators.base import SimState, UserSimulator
 from ltvrec.simulators.ensemble import fit_ensemble
 from ltvrec.simulators.fitted import FittedSimulator
 from ltvrec.simulators.logs import known_world_catalog
-from ltvrec.simulators.policies import ScoredPolicy, SimPolicy
+from ltvrec.simulators.policies import ScoredPolicy
 
 
 @dataclass(frozen=True)
@@ -78,23 +77,6 @@ class SampledQualityAware(ScoredPolicy):
 
     def scores(self, obs: np.ndarray, consumed: np.ndarray | None = None) -> np.ndarray:
         return (self.model.expected_reward_logits(obs) + self.weight * self.quality) / self.temp
-
-
-@dataclass(frozen=True)
-class InBaseState:
-    """``policy`` acting on the columns ``cols`` of a simulator's states: the state it
-    was built on, inside a wider one (members whose item vectors carry an appended
-    consequence column; :meth:`StateLayout.columns_for`)."""
-
-    policy: SimPolicy
-    cols: np.ndarray
-
-    @property
-    def name(self) -> str:
-        return self.policy.name
-
-    def act(self, sim: UserSimulator, state: SimState, rng: np.random.Generator) -> np.ndarray:
-        return self.policy.act(sim, replace(state, obs=state.obs[:, self.cols]), rng)
 
 
 def far_targets(world: KnownWorld, ppo: str | None, temps: list[float]) -> dict[str, ScoredPolicy]:
@@ -249,11 +231,11 @@ def main() -> None:
                 )
                 rows = {est: estimate_row(e) for est, e in res.estimates.items()}
             if members:
-                seen: SimPolicy = target
-                layout = members[0].state_encoder.layout
-                if layout != world.state_encoder.layout:
-                    seen = InBaseState(target, layout.columns_for(world.state_encoder.layout))
-                rows["model-based"] = estimate_row(model_based(seen, members, args.users, seed=r))
+                # The targets read the world's states (members with item consequences
+                # show wider ones).
+                layout = world.state_encoder.layout
+                est = model_based(target, members, args.users, seed=r, layout=layout)
+                rows["model-based"] = estimate_row(est)
             for est, row in rows.items():
                 results.setdefault((key, est), []).append(row)
         seconds = time.perf_counter() - start

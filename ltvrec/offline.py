@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ltvrec.encoders.state import UserStateEncoder
+from ltvrec.encoders.state import StateLayout, UserStateEncoder
 from ltvrec.interactions import InteractionLog, ItemCatalog
 from ltvrec.names import ESTIMATORS
 from ltvrec.ope import (
@@ -242,12 +242,29 @@ def sampled_target_features(
     return out
 
 
+@dataclass(frozen=True)
+class _InLayout:
+    """``policy`` acting on the columns ``cols`` of a simulator's states: the state
+    layout it was built on, inside a wider one (:meth:`StateLayout.columns_for`)."""
+
+    policy: SimPolicy
+    cols: np.ndarray
+
+    @property
+    def name(self) -> str:
+        return self.policy.name
+
+    def act(self, sim: UserSimulator, state: SimState, rng: np.random.Generator) -> np.ndarray:
+        return self.policy.act(sim, replace(state, obs=state.obs[:, self.cols]), rng)
+
+
 def model_based(
     policy: SimPolicy,
     members: Sequence[UserSimulator],
     n_users: int = 1000,
     seed: int = 0,
     alpha: float = 0.05,
+    layout: StateLayout | None = None,
 ) -> Estimate:
     """The direct model-based estimate: the policy's value simulated in ``members``,
     simulators fitted on bootstrap resamples of the log's users
@@ -256,14 +273,25 @@ def model_based(
     members' spread (the fit's sampling noise; the bootstrap's normal interval) with
     the simulation's own Monte Carlo error added in quadrature. It needs no
     propensities and no support, and it is only as right as the fitted model's form:
-    the interval omits the model's misspecification (docs/ope.md measures it)."""
+    the interval omits the model's misspecification (docs/ope.md measures it).
+
+    ``layout``: the state layout the policy reads, where the members' is wider (members
+    whose item vectors carry an appended consequence column, ``fit.item_consequences``):
+    the policy acts on the columns of their states that form its own."""
     from scipy import stats
 
     from ltvrec.simulators.rollout import evaluate
 
     if len(members) < 2:
         raise ValueError(f"a model-based interval needs >= 2 ensemble members, got {len(members)}")
-    runs = [evaluate(m, policy, n_users, seed=seed) for m in members]
+
+    def seen(m: UserSimulator) -> SimPolicy:
+        wide = m.state_encoder.layout
+        if layout is None or wide == layout:
+            return policy
+        return _InLayout(policy, wide.columns_for(layout))
+
+    runs = [evaluate(m, seen(m), n_users, seed=seed) for m in members]
     values = np.array([r.value[0] for r in runs])
     mc = np.array([r.returns.std(ddof=1) / np.sqrt(len(r.returns)) for r in runs])
     k = len(values)

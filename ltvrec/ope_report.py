@@ -193,7 +193,9 @@ def run_ope(
         res = evaluate_policy(name, policy, sim, req, estimators, fqe, samples, n_bootstrap)
         if members and "model-based" in estimators:
             logger.info(f"{name}: model-based estimate in {len(members)} refitted simulators")
-            res.estimates["model-based"] = model_based(policy, members, model_users, seed=4242)
+            res.estimates["model-based"] = model_based(
+                policy, members, model_users, seed=4242, layout=sim.state_encoder.layout
+            )
         results[name] = res
         row: dict[str, Any] = {
             "estimates": {k: e.to_dict() for k, e in res.estimates.items()},

@@ -121,3 +121,40 @@ def test_model_based_in_the_true_world_is_its_monte_carlo_value() -> None:
     assert est.ci == pytest.approx((run.value[0] - half, run.value[0] + half))
     with pytest.raises(ValueError, match=">= 2 ensemble members"):
         model_based(logging, [world], n_users=10)
+
+
+def test_model_based_shows_a_policy_its_own_layout_inside_wider_members() -> None:
+    """Members whose item vectors carry one more column (a fit's item consequences) show
+    wider states; with ``layout`` the policy acts on the columns that form its own. The
+    known world's dynamics do not read the item vectors, so a policy that scores items
+    by the user's interest block earns in the wider world exactly what it earns in its
+    own."""
+    from dataclasses import dataclass
+
+    from ltvrec.offline import model_based
+    from ltvrec.simulators.policies import ScoredPolicy
+
+    cfg = KnownWorldConfig(n_items=40, slate_size=3, horizon_days=10.0)
+    base = KnownWorld(cfg)
+    extra = np.random.default_rng(0).standard_normal((base.n_items, 1)).astype(np.float32)
+    wide = KnownWorld(cfg, item_embeddings=np.hstack([base.item_embeddings, extra]))
+    d = base.item_embeddings.shape[1]
+
+    @dataclass(frozen=True)
+    class ByInterest(ScoredPolicy):
+        emb: np.ndarray
+        name: str = "by interest"
+        deterministic: bool = False
+
+        def scores(self, obs: np.ndarray, consumed: np.ndarray | None = None) -> np.ndarray:
+            assert obs.shape[1] == base.state_encoder.size
+            return 3.0 * obs[:, :d] @ self.emb.T
+
+    policy = ByInterest(base.item_embeddings)
+    own = model_based(policy, [base, base], n_users=150, seed=2)
+    inside = model_based(
+        policy, [wide, wide], n_users=150, seed=2, layout=base.state_encoder.layout
+    )
+    assert inside.value == pytest.approx(own.value, rel=1e-12)
+    with pytest.raises(AssertionError):  # without the layout it reads the wide state
+        model_based(policy, [wide, wide], n_users=10)
