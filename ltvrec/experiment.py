@@ -36,6 +36,8 @@ from ltvrec.agents.evaluation import (
     markdown_table,
     paired_comparison,
     summarize_runs,
+    support_warnings,
+    warning_lines,
 )
 from ltvrec.agents.policies import PPOPolicy
 from ltvrec.agents.policy import SlateActorCriticPolicy
@@ -357,6 +359,14 @@ def _write(report: dict[str, Any], out: Path) -> None:
             for name, v in report["fidelity_where_policies_go"]["policies"].items()
         ],
         "",
+        *warning_lines(
+            support_warnings(
+                {
+                    name: v["outside_support"]
+                    for name, v in report["fidelity_where_policies_go"]["policies"].items()
+                }
+            )
+        ),
         _spearman_line(report["fidelity_where_policies_go"]),
         "",
         "![learning curves](learning_curves.png)",

@@ -28,6 +28,8 @@ from ltvrec.agents.evaluation import (
     markdown_table,
     paired_comparison,
     popularity_scores,
+    row_support_warnings,
+    warning_lines,
 )
 from ltvrec.agents.policies import PPOPolicy
 from ltvrec.agents.train_ppo import TrainConfig, start_policy, train
@@ -260,6 +262,7 @@ def _write(report: dict[str, Any], out: Path) -> None:
         "",
         markdown_table(report["evaluation"]),
         "",
+        *warning_lines(row_support_warnings(report["evaluation"])),
         f"Long-term value = sum of rewards (ratings of consumed items) per user over "
         f"{report['simulator']['horizon_days']:.0f} days; PPO trained "
         f"{report['train_config']['steps']:,} steps per seed, {report['seeds']} seed(s); "

@@ -14,7 +14,12 @@ from gymnasium import spaces
 
 from ltvrec.agents import PPOPolicy, SlateActorCriticPolicy, TrainConfig, train
 from ltvrec.agents.baselines import ModelGreedyPolicy, make_baseline
-from ltvrec.agents.evaluation import paired_comparison
+from ltvrec.agents.evaluation import (
+    MAX_POLICY_OUTSIDE,
+    paired_comparison,
+    row_support_warnings,
+    warning_lines,
+)
 from ltvrec.agents.prior import BaselineSignals, signal_arrays
 from ltvrec.agents.train_ppo import obs_statistics
 from ltvrec.simulators import (
@@ -352,3 +357,17 @@ def test_paired_comparison_by_hand() -> None:
     assert one["verdict"] == "not established" and np.isnan(one["ci"][0])
     with pytest.raises(ValueError, match="equal-length"):
         paired_comparison([1.0, 2.0], [1.0])
+
+
+def test_policies_that_leave_the_logs_range_are_warned_about() -> None:
+    rows = [
+        {"policy": "ppo", "outside_support": MAX_POLICY_OUTSIDE + 0.001},
+        {"policy": "greedy-model", "outside_support": MAX_POLICY_OUTSIDE},
+        {"policy": "random", "outside_support": 0.0},
+        {"policy": "truth", "outside_support": float("nan")},  # no range kept
+        {"policy": "logging"},
+    ]
+    warnings = row_support_warnings(rows)
+    assert len(warnings) == 1 and warnings[0].startswith("ppo takes 2.1% of its simulated")
+    assert warning_lines(warnings) == [f"- **warning**: {warnings[0]}", ""]
+    assert warning_lines([]) == []

@@ -112,7 +112,7 @@ def evaluate(
     set_: WorldSetOpt = None,
 ) -> None:
     """Long-term value (discounted and not, 95% CI) and behaviour of several policies."""
-    from ltvrec.agents.evaluation import evaluate_specs, markdown_table
+    from ltvrec.agents.evaluation import evaluate_specs, markdown_table, row_support_warnings
 
     with steps():
         rows = evaluate_specs(
@@ -126,7 +126,9 @@ def evaluate(
             gamma,
             split_sets(set_)[0],
         )
-    table = markdown_table(rows)
+    table = "\n".join(
+        [markdown_table(rows), *[f"\nwarning: {w}" for w in row_support_warnings(rows)]]
+    )
     say(table)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
