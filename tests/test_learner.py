@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -360,7 +361,7 @@ def test_paired_comparison_by_hand() -> None:
 
 
 def test_policies_that_leave_the_logs_range_are_warned_about() -> None:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"policy": "ppo", "outside_support": MAX_POLICY_OUTSIDE + 0.001},
         {"policy": "greedy-model", "outside_support": MAX_POLICY_OUTSIDE},
         {"policy": "random", "outside_support": 0.0},
