@@ -27,6 +27,10 @@ computes only the model-based estimate (the replicate logs are the same: seed
 ``1000 + r``); ``--only-model-based`` computes the truth and the model-based estimate
 alone (no recommendation), and ``--members-set key=value ...`` sets more of the members'
 ``FitConfig`` fields (e.g. ``item_consequences=true shrink_consequences=true``).
+``--summarize`` concatenates each estimator's rows over the parts in the order given, so
+the parts of a weighting-only run (``--members 0``) and of an ``--only-model-based`` run
+of the same replicates summarize as one study, recommendation included (give each run's
+parts in replicate order; parts whose truth differs are refused).
 
     .venv/bin/python benchmarks/ope_coverage.py [--replicates 100] [--users 1000]
     .venv/bin/python benchmarks/ope_coverage.py --targets far --ppo runs/kw-default/seed0/ppo-true \
@@ -105,6 +109,9 @@ def summarize(paths: list[str]) -> str:
     parts = [json.loads(Path(p).read_text()) for p in paths]
     truth = parts[0]["truth"]
     users = parts[0]["args"]["users"]
+    for path, part in zip(paths[1:], parts[1:], strict=True):
+        if part["truth"] != truth or part["args"]["users"] != users:
+            raise SystemExit(f"{path}: another study (its truth or log size differ)")
     results: dict[tuple[str, str], list[dict[str, Any]]] = {}
     diagnostics: dict[str, list[dict[str, Any]]] = {}
     for part in parts:
