@@ -323,7 +323,8 @@ def refit_ensemble(
     known world) they are the defaults with ``choice_history='auto'`` (the residual
     interest when the log records impressions, which shrinks the model-based estimate's
     optimism about policies far from logging, docs/ope.md). ``choice_history`` given
-    overrides either."""
+    overrides either. A log with impressions drops the recipe's consumption-only session
+    clock (``organic``, ``no_click_leave``), which only such logs need."""
     from dataclasses import replace
 
     from ltvrec.simulators.ensemble import fit_ensemble
@@ -338,6 +339,8 @@ def refit_ensemble(
         cfg = FitConfig(horizon_days=simulator.horizon_days, seed=seed, choice_history="auto")
     if choice_history is not None:
         cfg = replace(cfg, choice_history=choice_history)
+    if not log.consumption_only:  # a consumption-only log's session clock has no use here
+        cfg = replace(cfg, organic=False, no_click_leave=None)
     logger.info(f"model-based estimate: fitting {members} simulators on resampled users")
     return fit_ensemble(log, catalog, vectors, cfg, members, seed)
 

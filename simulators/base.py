@@ -137,6 +137,8 @@ class StepResult:
         truncated: the user's next return falls at or past the horizon.
         return_gap: days until the next session (NaN when the session goes on).
         time: days since the user's start, at this request.
+        organic_item: item consumed outside the slate (simulators with ``organic``),
+            -1 otherwise.
     """
 
     clicked_position: np.ndarray
@@ -147,6 +149,7 @@ class StepResult:
     truncated: np.ndarray
     return_gap: np.ndarray
     time: np.ndarray
+    organic_item: np.ndarray
 
     @property
     def done(self) -> np.ndarray:
@@ -213,6 +216,16 @@ class SessionSimulator:
     allow_repeats: bool = True
     """False: a consumed item cannot be clicked again (its choice utility is -inf), and
     states carry ``consumed``."""
+    organic: bool = False
+    """True: a request without a click is still a consumption, of an item the user finds
+    outside the slate (drawn from :meth:`item_click_logits` over the catalog, the
+    slate's items and, without repeats, consumed ones excluded). It moves the user's
+    state and ``consumed`` as a click does and earns the policy nothing
+    (``StepResult.reward`` 0, ``clicked_item`` -1); ``organic_item`` records it."""
+    no_click_leave: float | None = None
+    """None: :meth:`leave_prob` after every request. A number: the probability that a
+    request without a click ends the session (short of a certain end, as at a session
+    cap); :meth:`leave_prob` applies after clicks only."""
 
     # ------------------------------------------------------------------ hooks
     def init_latent(self, n: int, rng: RNG) -> dict[str, np.ndarray]:
@@ -285,19 +298,32 @@ class SessionSimulator:
         normal = np.sqrt(-2.0 * np.log(u[:, k + 4])) * np.cos(2.0 * np.pi * u[:, k + 5])
         reward = np.where(clicked, self.reward(state, item, normal), 0.0)
 
+        organic = np.full(state.n, -1)
+        own, own_reward = item, reward  # what the user consumed, and its reward
+        if self.organic:
+            organic = self._organic_items(state, slates, clicked, rng)
+            own = np.where(clicked, item, organic)
+            found = organic >= 0
+            own_reward = reward.copy()
+            own_reward[found] = self.reward(state.take(found), organic[found], normal[found])
+
         seen = self.after_choice(state, slates, pos)
         if seen is not state.latent:
             state = SimState(state.obs, state.time, seen, state.consumed)
-        latent = self.after_request(state, item, reward)
-        obs = self.state_encoder.observe(state.obs, item, reward)
+        latent = self.after_request(state, own, own_reward)
+        obs = self.state_encoder.observe(state.obs, own, own_reward)
         consumed = state.consumed
-        if consumed is not None and clicked.any():
+        took = own >= 0
+        if consumed is not None and took.any():
             consumed = consumed.copy()
-            consumed[np.flatnonzero(clicked), item[clicked]] = True
+            consumed[np.flatnonzero(took), own[took]] = True
         now = state.time
         after = SimState(obs, now + MINUTES_PER_REQUEST / 1440.0, latent, consumed)
 
-        end = u[:, k + 1] < self.leave_prob(after)
+        p_leave = self.leave_prob(after)
+        if self.no_click_leave is not None:
+            p_leave = np.where(clicked | (p_leave >= 1.0), p_leave, self.no_click_leave)
+        end = u[:, k + 1] < p_leave
         churn = end & (u[:, k + 2] < self.churn_prob(after))
         gap = np.full(state.n, np.nan)
         gap[end] = self.return_gap(after.take(end), -np.log(u[end, k + 3]))
@@ -319,5 +345,22 @@ class SessionSimulator:
             truncated=truncated,
             return_gap=gap,
             time=now,
+            organic_item=organic,
         )
         return nxt, result
+
+    def _organic_items(
+        self, state: SimState, slates: np.ndarray, clicked: np.ndarray, rng: RNG
+    ) -> np.ndarray:
+        """``[B]`` the item each user without a click consumes outside the slate (-1 for
+        users who clicked, or with nothing left to consume); Gumbel-max over the catalog,
+        one row of uniforms per user whether it is used or not."""
+        u = uniform_block(rng, state.n, self.n_items)
+        logits = self.item_click_logits(state).astype(np.float64)
+        rows = np.arange(state.n)[:, None]
+        logits[rows, slates] = -np.inf
+        if state.consumed is not None:
+            logits[state.consumed] = -np.inf
+        pick = np.argmax(logits - np.log(-np.log(u)), axis=1)
+        ok = ~clicked & np.isfinite(logits[np.arange(state.n), pick])
+        return np.where(ok, pick, -1)

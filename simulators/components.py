@@ -230,17 +230,27 @@ class LeaveModel:
         return h @ self.coef + self.intercept
 
 
-def _fit_leave(traj: Trajectories, xa: np.ndarray, cfg: FitConfig) -> LeaveModel:
+def _fit_leave(
+    traj: Trajectories, xa: np.ndarray, cfg: FitConfig, ignore: np.ndarray | None = None
+) -> LeaveModel:
+    """The leave model on the standardised after-request states ``xa``; the columns in the
+    boolean mask ``ignore`` are read as 0, so their coefficients stay exactly 0."""
     from sklearn.linear_model import LogisticRegression
 
+    skip = np.zeros(xa.shape[1], dtype=bool) if ignore is None else np.asarray(ignore, bool)
+    xa = np.where(skip[None, :], 0.0, xa)
     y = traj.session_end.astype(int)
     if y.min() == y.max():
         p = min(max(float(y.mean()), 1e-3), 1 - 1e-3)
         return LeaveModel(np.zeros(xa.shape[1]), float(np.log(p / (1 - p))))
     if cfg.leave_model == "mlp":
-        return _fit_leave_mlp(xa, y, traj.user, cfg)
+        mlp = _fit_leave_mlp(xa, y, traj.user, cfg)
+        assert mlp.hidden_w is not None
+        # Inputs that were 0 in training: their first-layer weights never mattered.
+        mlp.hidden_w[skip] = 0.0
+        return mlp
     m = LogisticRegression(C=1.0 / cfg.ridge, max_iter=500).fit(xa, y)
-    return LeaveModel(m.coef_[0].copy(), float(m.intercept_[0]))
+    return LeaveModel(np.where(skip, 0.0, m.coef_[0]), float(m.intercept_[0]))
 
 
 def _fit_leave_mlp(x: np.ndarray, y: np.ndarray, user: np.ndarray, cfg: FitConfig) -> LeaveModel:
@@ -423,9 +433,11 @@ def fit_leave_and_return(
     ``train`` (for held-out comparisons of state definitions); ``layout`` (the states')
     is needed for ``config.return_ignore``."""
     cfg = config or FitConfig()
-    if cfg.return_ignore and layout is None:
-        raise ValueError("return_ignore names state blocks: pass the states' layout")
+    if (cfg.return_ignore or cfg.leave_ignore) and layout is None:
+        raise ValueError("return_ignore and leave_ignore name state blocks: pass the layout")
     ignore = layout.mask(cfg.return_ignore) if layout is not None else None
+    leave_ignore = layout.mask(cfg.leave_ignore) if layout is not None else None
     std = Standardizer.fit(train.before)
     xa = std(train.after)
-    return std, _fit_leave(train, xa, cfg), _fit_return(train, xa, cfg, ignore)[0]
+    leave = _fit_leave(train, xa, cfg, leave_ignore)
+    return std, leave, _fit_return(train, xa, cfg, ignore)[0]

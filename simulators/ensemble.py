@@ -202,10 +202,13 @@ class MemberMixture(_Wrapper):
                 and m.state_encoder.size == first.state_encoder.size
                 and m.allow_repeats == first.allow_repeats
                 and m.horizon_days == first.horizon_days
+                and m.organic == first.organic
+                and m.no_click_leave == first.no_click_leave
             )
             if not same:
                 raise ValueError(
-                    "the members differ in catalog, slate size, state, repeats or horizon: "
+                    "the members differ in catalog, slate size, state, repeats, horizon or "
+                    "session clock: "
                     "fit them with one recipe on one catalog"
                 )
         self.members = list(members)

@@ -212,6 +212,15 @@ def fidelity_warnings(report: dict[str, Any]) -> list[str]:
     ks, km = report["session_length"]["ks"], report["return_gap_days"]["km_cdf_distance"]
     if ks > MAX_DISTANCE:
         out.append(f"simulated session lengths differ from the held-out ones (KS {ks:.3f})")
+    sl = report["session_length"]
+    ks_c = sl.get("ks_consumptions")
+    if ks_c is not None and ks_c > MAX_DISTANCE:
+        out.append(
+            f"simulated sessions hold {sl['simulated_mean_consumptions']:.1f} consumptions on "
+            f"average where the held-out ones hold {sl['held_out_mean']:.1f} (KS {ks_c:.3f}): this "
+            "consumption-only log's leave model is a hazard per consumption, applied after "
+            "every simulated request (see FitConfig.organic)"
+        )
     if np.isfinite(km) and km > MAX_DISTANCE:
         out.append(
             f"simulated returns differ from the held-out ones (Kaplan-Meier distance {km:.3f})"
@@ -273,28 +282,31 @@ def replay_policy(log: InteractionLog, catalog: ItemCatalog, slate_size: int) ->
 
 def _simulated_sessions(
     sim: FittedSimulator, policy: SimPolicy, n_users: int, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Session lengths of simulated users, and at every session end the days to the
-    next session, censored (True) when there is none: at churn or a return past the
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per simulated session: its requests, its clicks (consumptions), and the days to
+    the next session, censored (True) when there is none: at churn or a return past the
     horizon, censored at the days left to the horizon."""
     rng = np.random.default_rng(seed)
     lengths: list[np.ndarray] = []
+    clicks: list[np.ndarray] = []
     gaps: list[np.ndarray] = []
     censored: list[np.ndarray] = []
-    count = np.zeros(n_users)
+    count = np.zeros((2, n_users))  # requests, clicks in the current session
 
     def on_step(idx: np.ndarray, _s: Any, _a: np.ndarray, r: Any) -> None:
-        count[idx] += 1
+        count[0, idx] += 1
+        count[1, idx] += (r.clicked_item >= 0) | (r.organic_item >= 0)
         ended = r.session_end
-        lengths.append(count[idx][ended].copy())
-        count[idx[ended]] = 0
+        lengths.append(count[0, idx[ended]])
+        clicks.append(count[1, idx[ended]])
+        count[:, idx[ended]] = 0
         done = r.done[ended]
         left = sim.horizon_days - r.time[ended]
         gaps.append(np.where(done, left, r.return_gap[ended]))
         censored.append(done)
 
     run_users(sim, policy, sim.reset(n_users, rng), rng, on_step)
-    return np.concatenate(lengths), np.concatenate(gaps), np.concatenate(censored)
+    return tuple(np.concatenate(x) for x in (lengths, clicks, gaps, censored))  # type: ignore[return-value]
 
 
 def fidelity_report(
@@ -328,7 +340,9 @@ def fidelity_report(
 
     pol = policy or replay_policy(split.train, catalog, sim.slate_size)
     sim.reset_support_counts()
-    sim_lengths, sim_gaps, sim_censored = _simulated_sessions(sim, pol, n_sim_users, seed)
+    sim_lengths, sim_clicks, sim_gaps, sim_censored = _simulated_sessions(
+        sim, pol, n_sim_users, seed
+    )
     outside = sim.outside_share
     test = split.test
     held_lengths = session_table(test)["n_requests"].to_numpy()
@@ -357,6 +371,15 @@ def fidelity_report(
             "ks": ks_distance(sim_lengths, held_lengths),
             "held_out_mean": float(held_lengths.mean()),
             "simulated_mean": float(sim_lengths.mean()),
+            # A consumption-only log's request is a consumption; the simulator's is not.
+            **(
+                {
+                    "ks_consumptions": ks_distance(sim_clicks, held_lengths),
+                    "simulated_mean_consumptions": float(sim_clicks.mean()),
+                }
+                if consumption
+                else {}
+            ),
         },
         "return_gap_days": {
             "km_cdf_distance": km_distance(sim_gaps, sim_censored, t_km, s_km),
@@ -450,6 +473,15 @@ def write_report(report: dict[str, Any], folder: str | Path, title: str) -> Path
         "",
         f"- session length KS distance: {sl['ks']:.3f} (held-out mean {sl['held_out_mean']:.2f}, "
         f"simulated {sl['simulated_mean']:.2f})",
+        *(
+            [
+                f"- consumptions per session (a consumption-only log's requests are "
+                f"consumptions): KS distance {sl['ks_consumptions']:.3f} (held-out mean "
+                f"{sl['held_out_mean']:.2f}, simulated {sl['simulated_mean_consumptions']:.2f})"
+            ]
+            if "ks_consumptions" in sl
+            else []
+        ),
         f"- return gap: largest distance between the held-out and simulated Kaplan-Meier "
         f"curves over every session end, {rg['km_cdf_distance']:.3f} (median days: "
         f"held-out {_num(rg['held_out_median_km'])}, simulated "

@@ -93,6 +93,27 @@ class FitConfig:
     coefficients are held at 0. For blocks that only grow with a user's history
     (``sessions``, ``interest_mass``), which in a log also tell heavy users from light
     ones; docs/simulators.md ("Return gaps") measures dropping them on ml-100k."""
+    leave_ignore: tuple[str, ...] = ()
+    """State blocks the leave model does not read (its coefficients on them are 0), as
+    ``return_ignore`` for the return model."""
+    no_click_leave: float | None = None
+    """Consumption-only logs: the probability that a request without a consumption ends
+    the session. Such a log holds consumptions only, so its leave model is a hazard per
+    *consumption*, and what a user does after a slate they take nothing from is not in
+    it. None (the default): the leave model's probability, as after a consumption, so a
+    user who consumes a third of the time gets three chances to leave per consumption;
+    0: only consumptions (and ``max_session_requests``) end sessions. Either is an
+    assumption, recorded in the simulator's metadata; docs/simulators.md ("A
+    consumption-only log's session clock") measures both on ml-100k."""
+    organic: bool = False
+    """Consumption-only logs: every simulated request is a consumption, as every logged
+    one is. A user who takes nothing from the slate consumes an item found elsewhere,
+    drawn by the choice model over the rest of the catalog; it moves the user's state
+    as a click does and earns the policy nothing. The leave model, a hazard per
+    consumption, then applies per request as it was fitted, and sessions count what
+    the log's count. An assumption (recorded in the simulator's metadata), exclusive
+    with ``no_click_leave``; docs/simulators.md ("A consumption-only log's session
+    clock") measures it on ml-100k."""
     state_decay: float = 0.8
     """Decay of the interest mean in the user state."""
     item_consequences: bool = False
@@ -135,6 +156,13 @@ class FitConfig:
             raise ConfigError(f"repeats must be 'auto', 'allow' or 'forbid', got {self.repeats!r}")
         if self.hidden < 1 or self.epochs < 1 or self.batch_size < 1 or self.return_bins < 1:
             raise ConfigError("hidden, epochs, batch_size and return_bins must be >= 1")
+        if self.no_click_leave is not None and not 0.0 <= self.no_click_leave <= 1.0:
+            raise ConfigError(f"no_click_leave must be in [0, 1], got {self.no_click_leave}")
+        if self.organic and self.no_click_leave is not None:
+            raise ConfigError(
+                "organic makes every request a consumption; no_click_leave has no request "
+                "without one to apply to: set one of them"
+            )
         if self.min_steps < 0:
             raise ConfigError(f"min_steps must be >= 0, got {self.min_steps}")
         if self.shrink_consequences and not self.item_consequences:

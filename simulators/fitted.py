@@ -48,6 +48,7 @@ import pandas as pd
 
 from ltvrec.artifacts import HEADER, read_record, write_record
 from ltvrec.encoders.state import StateLayout, UserStateEncoder
+from ltvrec.errors import ConfigError
 from ltvrec.interactions.io import atomic_path
 from ltvrec.interactions.schema import InteractionLog, ItemCatalog, LogValidationError
 from ltvrec.simulators.base import RNG, SessionSimulator, SimState
@@ -112,7 +113,11 @@ class FittedSimulator(SessionSimulator):
         support: tuple[np.ndarray, np.ndarray] | None = None,
         clip_inputs: bool = False,
         residual: ResidualInterest | None = None,
+        no_click_leave: float | None = None,
+        organic: bool = False,
     ) -> None:
+        self.no_click_leave = no_click_leave
+        self.organic = organic
         self.item_embeddings = np.asarray(item_embeddings, dtype=np.float32)
         self.residual = residual
         """The residual interest the choice model reads (``choice_history='residual'``),
@@ -332,6 +337,8 @@ class FittedSimulator(SessionSimulator):
             "max_session_requests": self.max_session_requests,
             "allow_repeats": self.allow_repeats,
             "clip_inputs": self.clip_inputs,
+            "no_click_leave": self.no_click_leave,
+            "organic": self.organic,
             "state_layout": self.state_encoder.layout.to_dict(),
             "item_ids": [i.item() if hasattr(i, "item") else i for i in self.item_ids],
         }
@@ -401,6 +408,8 @@ class FittedSimulator(SessionSimulator):
             support=(t["support_low"], t["support_high"]) if "support_low" in t else None,
             clip_inputs=bool(meta.get("clip_inputs", False)),
             residual=ResidualInterest.from_arrays(t),
+            no_click_leave=meta.get("no_click_leave"),
+            organic=bool(meta.get("organic", False)),
         )
 
 
@@ -433,6 +442,15 @@ def fit_simulator(
             column="timestamp",
         )
     consumption_only = log.consumption_only
+    for name, used in (
+        ("no_click_leave", cfg.no_click_leave is not None),
+        ("organic", cfg.organic),
+    ):
+        if used and not consumption_only:
+            raise ConfigError(
+                f"{name} is for consumption-only logs; this log records requests without a "
+                "click, and its leave model is fitted on them"
+            )
     if cfg.choice_history == "auto":
         cfg = replace(cfg, choice_history="consumed" if consumption_only else "residual")
     if not consumption_only and (log.frame["click"] == 0).sum() == 0:
@@ -484,7 +502,7 @@ def fit_simulator(
             traj, xb, emb, cfg, consumption_only, k_sim, history, ignore=ignore
         )
     reward = _fit_reward(traj, xb, emb, cfg)
-    leave = _fit_leave(traj, xa, cfg)
+    leave = _fit_leave(traj, xa, cfg, layout.mask(cfg.leave_ignore))
     ret, ret_info = _fit_return(traj, xa, cfg, layout.mask(cfg.return_ignore))
     repeat_share = _repeat_share(traj)
     allow_repeats = cfg.repeats == "allow" or (cfg.repeats == "auto" and repeat_share > 0)
@@ -497,6 +515,18 @@ def fit_simulator(
             f"{cfg.assumed_click_rate:.0%} click probability on a slate of the {k_sim} most "
             f"consumed items (no-click utility {choice_info['no_click_utility']:.3f}); "
             "position bias is not identifiable and set to zero"
+        )
+    if cfg.organic:
+        assumptions.append(
+            "every request is a consumption: a user who takes nothing from the slate "
+            "consumes an item found elsewhere (the choice model over the rest of the "
+            "catalog), which moves their state and earns the policy nothing"
+        )
+    if cfg.no_click_leave is not None:
+        assumptions.append(
+            f"a request without a consumption ends the session with probability "
+            f"{cfg.no_click_leave:g} (the log holds consumptions only, so its leave model "
+            "is a hazard per consumption, applied after consumptions)"
         )
     if not allow_repeats:
         assumptions.append(
@@ -540,6 +570,8 @@ def fit_simulator(
         support=_support(xb, xa),
         clip_inputs=cfg.clip_inputs,
         residual=residual,
+        no_click_leave=cfg.no_click_leave,
+        organic=cfg.organic,
     )
 
 

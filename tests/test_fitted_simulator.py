@@ -7,6 +7,7 @@ import copy
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ import pytest
 
 from ltvrec.encoders.state import ENGAGEMENT_DECAYS, StateLayout
 from ltvrec.errors import ConfigError
-from ltvrec.interactions import Dataset, InteractionLog, LogValidationError
+from ltvrec.interactions import Dataset, InteractionLog, ItemCatalog, LogValidationError
 from ltvrec.simulators import (
     FitConfig,
     FittedSimulator,
@@ -137,6 +138,105 @@ def test_consumption_only_fit_states_its_assumption(ml100k: Dataset) -> None:
     assert set(np.unique(sim.reward_params.support)) <= {1.0, 2.0, 3.0, 4.0, 5.0}
     v = evaluate(sim, RandomPolicy(), 100, seed=0)
     assert set(np.unique(v.returns % 1)) == {0.0}  # ratings are whole stars
+
+
+def test_no_click_leave_sets_the_session_clock(
+    ml100k: Dataset, world: KnownWorld, tmp_path: Path
+) -> None:
+    """Consumption-only logs: with ``no_click_leave`` a request without a consumption
+    ends the session with that probability (0: never, short of the session cap; 1:
+    always), after a consumption the leave model decides; ``leave_ignore`` holds the
+    leave model's coefficients on its blocks at exactly 0; the setting is saved, stated
+    as an assumption, and refused for a log with impressions."""
+    users = ml100k.log.frame["user_id"].unique()[:150]
+    sub = InteractionLog.from_frame(
+        ml100k.log.frame[ml100k.log.frame["user_id"].isin(users)].drop(columns="session_id")
+    )
+    emb = np.random.default_rng(0).standard_normal((ml100k.catalog.n_items, 8)).astype(np.float32)
+    ignore = ("session_requests", "session_mean_reward")
+    for p_nc in (0.0, 1.0):
+        cfg = FitConfig(epochs=1, min_steps=0, no_click_leave=p_nc, leave_ignore=ignore)
+        sim = fit_simulator(sub, ml100k.catalog, emb, cfg)
+        assert sim.leave_params.coef[sim.state_encoder.layout.mask(ignore)].tolist() == [0.0] * 2
+        assert (sim.leave_params.coef != 0).sum() > 2
+        assert any(f"probability {p_nc:g}" in a for a in sim.meta["assumptions"])
+        rng = np.random.default_rng(0)
+        state = sim.reset(200, rng)
+        ends_without_click = capped = no_clicks = 0
+        for _ in range(300):
+            requests = state.obs[:, sim._session_col] + 1  # this request included
+            state_next, r = sim.step(state, RandomPolicy().act(sim, state, rng), rng)
+            nc = r.clicked_item < 0
+            no_clicks += int(nc.sum())
+            ends_without_click += int((r.session_end & nc).sum())
+            capped += int((r.session_end & nc & (requests >= sim.max_session_requests)).sum())
+            keep = ~r.done
+            state = state_next.take(keep)
+            if state.n == 0:
+                break
+        assert no_clicks > 1000
+        if p_nc == 0.0:
+            assert ends_without_click == capped
+        else:
+            assert ends_without_click == no_clicks
+    assert FittedSimulator.load(sim.save(tmp_path / "sim")).no_click_leave == 1.0
+    catalog = known_world_catalog(world.items.titles, world.items.price)
+    log = InteractionLog.from_frame(_frame(click=[0, 1, 0, 1]))
+    for bad in (FitConfig(no_click_leave=0.0), FitConfig(organic=True)):
+        with pytest.raises(ConfigError, match="is for consumption-only logs"):
+            fit_simulator(log, catalog, world.item_embeddings, bad)
+    with pytest.raises(ConfigError, match="no_click_leave must be in"):
+        FitConfig(no_click_leave=1.5)
+
+
+def test_organic_consumption_makes_every_request_one(ml100k: Dataset, tmp_path: Path) -> None:
+    """``organic``: a request without a click consumes an item outside the slate, never
+    one consumed before (ml-100k forbids repeats), which moves the state as a click
+    would and earns the policy nothing; saved with the simulator; exclusive with
+    ``no_click_leave``."""
+    users = ml100k.log.frame["user_id"].unique()[:150]
+    sub = InteractionLog.from_frame(
+        ml100k.log.frame[ml100k.log.frame["user_id"].isin(users)].drop(columns="session_id")
+    )
+    emb = np.random.default_rng(0).standard_normal((ml100k.catalog.n_items, 8)).astype(np.float32)
+    sim = fit_simulator(sub, ml100k.catalog, emb, FitConfig(epochs=1, min_steps=0, organic=True))
+    assert sim.organic and any(
+        "every request is a consumption" in a for a in sim.meta["assumptions"]
+    )
+    assert FittedSimulator.load(sim.save(tmp_path / "sim")).organic
+    layout = sim.state_encoder.layout
+    rng = np.random.default_rng(0)
+    state = sim.reset(100, rng)
+    organic = requests = 0
+    for _ in range(100):
+        slates = RandomPolicy().act(sim, state, rng)
+        nxt, r = sim.step(state, slates, rng)
+        found = r.organic_item >= 0
+        assert not (found & (r.clicked_item >= 0)).any()
+        assert ((r.clicked_item >= 0) | found).all()  # every request a consumption
+        assert (r.reward[found] == 0).all()
+        assert not (slates[found] == r.organic_item[found][:, None]).any()
+        assert state.consumed is not None and nxt.consumed is not None
+        assert not state.consumed[np.flatnonzero(found), r.organic_item[found]].any()
+        go_on = ~r.session_end
+        took = nxt.obs[go_on, layout.index("session_clicks")]
+        assert (took == state.obs[go_on, layout.index("session_clicks")] + 1).all()
+        organic, requests = organic + int(found.sum()), requests + state.n
+        state = nxt.take(~r.done)
+        if state.n == 0:
+            break
+    assert organic > 0.5 * requests  # random slates are seldom taken from
+    # A log simulated from it records impressions: the OPE report's refits drop the clock.
+    from ltvrec.ope_report import refit_ensemble
+    from ltvrec.simulators.logs import simulate_log
+
+    logged = simulate_log(sim, RandomPolicy(), 40, seed=0)
+    ids = np.arange(sim.n_items)
+    catalog = ItemCatalog.from_frame(pd.DataFrame({"item_id": ids, "text": ids.astype(str)}))
+    members = refit_ensemble(logged, catalog, sim, 2, seed=0)
+    assert not logged.consumption_only and not any(m.organic for m in members)
+    with pytest.raises(ConfigError, match="set one of them"):
+        FitConfig(organic=True, no_click_leave=0.0)
 
 
 def _frame(**overrides: object) -> pd.DataFrame:
@@ -433,30 +533,37 @@ def test_fidelity_warnings_fire_on_their_thresholds() -> None:
         "inputs_outside_support": 0.01,
     }
     assert fidelity_warnings(good) == []
-    bad = {
+    bad: dict[str, Any] = {
         "fit": {"users": 300, "sessions": 900},
         "choice": {"model": {"calibration": {"ece": 0.05}}},
         "leave_calibration": {"ece": 0.03},
-        "session_length": {"ks": 0.3},
+        "session_length": {
+            "ks": 0.3, "held_out_mean": 50.0, "ks_consumptions": 0.5,
+            "simulated_mean_consumptions": 8.0,
+        },
         "return_gap_days": {"km_cdf_distance": 0.25},
         "inputs_outside_support": 0.12,
-    }
+    }  # fmt: skip
     got = " | ".join(fidelity_warnings(bad))
     for fragment in (
         "fitted on 300 users", "900 session ends", "choice model's held-out calibration",
         "leave model's held-out calibration", "session lengths differ", "returns differ",
-        "12.0% of the simulated inputs",
+        "12.0% of the simulated inputs", "hold 8.0 consumptions on average where the "
+        "held-out ones hold 50.0 (KS 0.500)",
     ):  # fmt: skip
         assert fragment in got
-    assert len(fidelity_warnings(bad)) == 7
+    assert len(fidelity_warnings(bad)) == 8
+    good["session_length"] = {**bad["session_length"], "ks": 0.05, "ks_consumptions": 0.05}
+    assert fidelity_warnings(good) == []
 
 
 def test_every_simulated_user_ends_censored_once(world: KnownWorld) -> None:
     """The fidelity report's simulated return gaps: every session end is a return or,
     exactly once per user (churn or a return past the horizon), censored."""
     policy = PlackettLucePolicy(world.logging_scores(), world.slate_size)
-    lengths, gaps, censored = _simulated_sessions(world, policy, 300, seed=0)  # type: ignore[arg-type]
-    assert len(lengths) == len(gaps) == len(censored) and censored.sum() == 300
+    lengths, clicks, gaps, censored = _simulated_sessions(world, policy, 300, seed=0)  # type: ignore[arg-type]
+    assert len(lengths) == len(clicks) == len(gaps) == len(censored) and censored.sum() == 300
+    assert (clicks <= lengths).all() and 0 < clicks.sum() < lengths.sum()
     assert (gaps[censored] <= world.horizon_days).all() and (gaps >= 0).all()
 
 
