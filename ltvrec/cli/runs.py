@@ -40,20 +40,26 @@ def pipeline(
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """The whole job: fetch, encode, fit, fidelity report, train PPO, evaluate, report."""
+    """The whole job: fetch, encode, fit, fidelity report, train PPO, evaluate, report.
+
+    ``--set key=value`` sets a training field; ``--set fit.key=value`` a field of the
+    simulator's fit (e.g. ``fit.organic=true``)."""
     from ltvrec.agents.train_ppo import TrainConfig
     from ltvrec.config import load_config
     from ltvrec.errors import InputError
     from ltvrec.pipeline import run_pipeline
+    from ltvrec.simulators import FitConfig
 
     if seeds < 1:
         raise InputError(f"--seeds must be >= 1, got {seeds}")
     if ensemble == 1 or ensemble < 0:
         raise InputError(f"--ensemble must be 0 (none) or >= 2 members, got {ensemble}")
     defaults = [f"steps={steps_}", f"eval_every={max(steps_ // 3, 1)}", "eval_users=200"]
-    tcfg = load_config(TrainConfig, config, [*defaults, "checkpoint_every=0", *(set_ or [])])
+    fit_sets, train_sets = take_prefixed(set_ or [], "fit.")
+    tcfg = load_config(TrainConfig, config, [*defaults, "checkpoint_every=0", *train_sets])
+    fcfg = load_config(FitConfig, None, fit_sets)
     with steps():
-        run_pipeline(dataset, out, tcfg, eval_users=users, seeds=seeds, ensemble=ensemble)
+        run_pipeline(dataset, out, tcfg, fcfg, eval_users=users, seeds=seeds, ensemble=ensemble)
     say((out / "report.md").read_text())
     say(f"wrote: {out}")
 
