@@ -139,6 +139,10 @@ def test_pipeline_on_ml100k(ml100k: Dataset, tmp_path: Path) -> None:
     assert rows[1]["value"] == pytest.approx(own.value[0])
     text = (tmp_path / "report.md").read_text()
     assert "no ground truth" in text and "| ppo |" in text
+    # A consumption-only log's sessions are also compared in consumptions.
+    fidelity = json.loads((tmp_path / "fidelity" / "fidelity.json").read_text())
+    lengths = fidelity["session_length"]
+    assert lengths["simulated_mean_consumptions"] < lengths["simulated_mean"]
     for sub in ("encoding", "simulator", "fidelity", "ppo", "ope"):
         assert (tmp_path / sub).is_dir()
     # The OPE report: every policy estimated, the simulator's own value beside it.
