@@ -217,9 +217,9 @@ def fidelity_warnings(report: dict[str, Any]) -> list[str]:
     if ks_c is not None and ks_c > MAX_DISTANCE:
         out.append(
             f"simulated sessions hold {sl['simulated_mean_consumptions']:.1f} consumptions on "
-            f"average where the held-out ones hold {sl['held_out_mean']:.1f} (KS {ks_c:.3f}): this "
-            "consumption-only log's leave model is a hazard per consumption, applied after "
-            "every simulated request (see FitConfig.organic)"
+            f"average where the held-out ones hold {sl['held_out_mean']:.1f} (KS {ks_c:.3f}): "
+            "every request of this consumption-only log is a consumption, and its leave "
+            "model a hazard per consumption (see FitConfig.organic)"
         )
     if np.isfinite(km) and km > MAX_DISTANCE:
         out.append(

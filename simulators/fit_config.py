@@ -110,10 +110,10 @@ class FitConfig:
     one is. A user who takes nothing from the slate consumes an item found elsewhere,
     drawn by the choice model over the rest of the catalog; it moves the user's state
     as a click does and earns the policy nothing. The leave model, a hazard per
-    consumption, then applies per request as it was fitted, and sessions count what
-    the log's count. An assumption (recorded in the simulator's metadata), exclusive
-    with ``no_click_leave``; docs/simulators.md ("A consumption-only log's session
-    clock") measures it on ml-100k."""
+    consumption, then applies per request as it was fitted, and a simulated session's
+    requests count what a logged session's do. An assumption (recorded in the
+    simulator's metadata), exclusive with ``no_click_leave``; docs/simulators.md ("A
+    consumption-only log's session clock") measures it on ml-100k."""
     state_decay: float = 0.8
     """Decay of the interest mean in the user state."""
     item_consequences: bool = False
