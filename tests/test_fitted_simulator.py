@@ -120,12 +120,18 @@ def test_save_load_round_trip_and_tamper(
         FittedSimulator.load(tmp_path / "nowhere")
 
 
-def test_consumption_only_fit_states_its_assumption(ml100k: Dataset) -> None:
-    users = ml100k.log.frame["user_id"].unique()[:150]
+def _first_users(ml100k: Dataset, n: int = 150) -> tuple[InteractionLog, np.ndarray]:
+    """ml-100k's first ``n`` users (a consumption-only log) and random 8-d item vectors."""
+    users = ml100k.log.frame["user_id"].unique()[:n]
     sub = InteractionLog.from_frame(
         ml100k.log.frame[ml100k.log.frame["user_id"].isin(users)].drop(columns="session_id")
     )
     emb = np.random.default_rng(0).standard_normal((ml100k.catalog.n_items, 8)).astype(np.float32)
+    return sub, emb
+
+
+def test_consumption_only_fit_states_its_assumption(ml100k: Dataset) -> None:
+    sub, emb = _first_users(ml100k)
     cfg = FitConfig(epochs=1, min_steps=0, assumed_click_rate=0.4, choice_history="auto")
     sim = fit_simulator(sub, ml100k.catalog, emb, cfg)
     # 'auto' reads consumed items where no unclicked impression was logged.
@@ -148,11 +154,7 @@ def test_no_click_leave_sets_the_session_clock(
     always), after a consumption the leave model decides; ``leave_ignore`` holds the
     leave model's coefficients on its blocks at exactly 0; the setting is saved, stated
     as an assumption, and refused for a log with impressions."""
-    users = ml100k.log.frame["user_id"].unique()[:150]
-    sub = InteractionLog.from_frame(
-        ml100k.log.frame[ml100k.log.frame["user_id"].isin(users)].drop(columns="session_id")
-    )
-    emb = np.random.default_rng(0).standard_normal((ml100k.catalog.n_items, 8)).astype(np.float32)
+    sub, emb = _first_users(ml100k)
     ignore = ("session_requests", "session_mean_reward")
     for p_nc in (0.0, 1.0):
         cfg = FitConfig(epochs=1, min_steps=0, no_click_leave=p_nc, leave_ignore=ignore)
@@ -194,11 +196,7 @@ def test_organic_consumption_makes_every_request_one(ml100k: Dataset, tmp_path: 
     one consumed before (ml-100k forbids repeats), which moves the state as a click
     would and earns the policy nothing; saved with the simulator; exclusive with
     ``no_click_leave``."""
-    users = ml100k.log.frame["user_id"].unique()[:150]
-    sub = InteractionLog.from_frame(
-        ml100k.log.frame[ml100k.log.frame["user_id"].isin(users)].drop(columns="session_id")
-    )
-    emb = np.random.default_rng(0).standard_normal((ml100k.catalog.n_items, 8)).astype(np.float32)
+    sub, emb = _first_users(ml100k)
     sim = fit_simulator(sub, ml100k.catalog, emb, FitConfig(epochs=1, min_steps=0, organic=True))
     assert sim.organic and any(
         "every request is a consumption" in a for a in sim.meta["assumptions"]
