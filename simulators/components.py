@@ -6,7 +6,7 @@ leave, and return; plus the held-out likelihoods the component studies compare
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -215,77 +215,163 @@ def _fit_reward(
 
 
 @dataclass(frozen=True)
+class DurationBaseline:
+    """A discrete-time baseline hazard of leaving, added to the leave model's logit: one
+    coefficient per bin of the requests so far in the session, separately for a user's
+    first session and for later ones. Everything reads the standardised state: the bins'
+    lower bounds ``edges`` and the first-session threshold ``first_below`` are in the
+    standardised units of the ``session_requests`` and ``sessions`` columns."""
+
+    session_col: int
+    sessions_col: int
+    edges: np.ndarray  # [B] lower bounds, ascending; edges[0] at or below any value
+    first_below: float
+    coef: np.ndarray  # [2, B]: first session, later sessions
+
+    def cells(self, x: np.ndarray) -> np.ndarray:
+        """``[R]`` each state's cell: its bin, plus ``B`` in a later session."""
+        b = np.searchsorted(self.edges, x[:, self.session_col], side="right") - 1
+        later = x[:, self.sessions_col] >= self.first_below
+        return np.clip(b, 0, None) + len(self.edges) * later
+
+    def features(self, x: np.ndarray) -> np.ndarray:
+        """``[R, 2B]`` one-hot of the cells."""
+        out = np.zeros((len(x), self.coef.size))
+        out[np.arange(len(x)), self.cells(x)] = 1.0
+        return out
+
+    def logit(self, x: np.ndarray) -> np.ndarray:
+        return self.coef.reshape(-1)[self.cells(x)]
+
+
+@dataclass(frozen=True)
 class LeaveModel:
     """Logit of ending the session after a request, from the standardised state after
     it: ``x . coef + intercept`` (logistic), or with a hidden layer ``tanh(x W + c) .
-    coef + intercept`` (mlp)."""
+    coef + intercept`` (mlp); plus the baseline hazard of the session's duration when
+    there is one (``leave_duration_bins``)."""
 
     coef: np.ndarray
     intercept: float
     hidden_w: np.ndarray | None = None
     hidden_b: np.ndarray | None = None
+    duration: DurationBaseline | None = None
 
     def logit(self, x: np.ndarray) -> np.ndarray:
         h = x if self.hidden_w is None else np.tanh(x @ self.hidden_w + self.hidden_b)
-        return h @ self.coef + self.intercept
+        z = h @ self.coef + self.intercept
+        return z if self.duration is None else z + self.duration.logit(x)
+
+
+def duration_edges(session_lengths: np.ndarray, bins: int) -> np.ndarray:
+    """Lower bounds of up to ``bins`` duration bins: 1, then the distinct quantiles of the
+    completed sessions' lengths (in requests), so that about as many sessions end in
+    each bin."""
+    q = np.quantile(session_lengths, np.linspace(0.0, 1.0, bins + 1)[1:-1])
+    return np.unique(np.r_[1.0, np.floor(q) + 1.0])
+
+
+def _duration_baseline(
+    traj: Trajectories, std: Standardizer, layout: StateLayout | None, cfg: FitConfig
+) -> DurationBaseline | None:
+    """The leave model's duration bins (``cfg.leave_duration_bins``) for ``traj``, in
+    ``std``'s units, coefficients 0 (to be fitted); None without them."""
+    if not cfg.leave_duration_bins:
+        return None
+    if layout is None:
+        raise ValueError("leave_duration_bins reads the state's session columns: pass the layout")
+    s, n = layout.index("session_requests"), layout.index("sessions")
+    raw = duration_edges(traj.after[traj.session_end, s], cfg.leave_duration_bins)
+    return DurationBaseline(
+        s,
+        n,
+        # Just below each bound, so a state at the bound falls in its bin after rounding.
+        (raw - std.mean[s]) / std.std[s] - 1e-9,
+        float((1.5 - std.mean[n]) / std.std[n]),
+        np.zeros((2, len(raw))),
+    )
 
 
 def _fit_leave(
-    traj: Trajectories, xa: np.ndarray, cfg: FitConfig, ignore: np.ndarray | None = None
+    traj: Trajectories,
+    xa: np.ndarray,
+    cfg: FitConfig,
+    ignore: np.ndarray | None = None,
+    duration: DurationBaseline | None = None,
 ) -> LeaveModel:
     """The leave model on the standardised after-request states ``xa``; the columns in the
-    boolean mask ``ignore`` are read as 0, so their coefficients stay exactly 0."""
+    boolean mask ``ignore`` are read as 0, so their coefficients stay exactly 0. With
+    ``duration``, its bins' coefficients are fitted jointly (an indicator per bin)."""
     from sklearn.linear_model import LogisticRegression
 
     skip = np.zeros(xa.shape[1], dtype=bool) if ignore is None else np.asarray(ignore, bool)
+    dur = np.zeros((len(xa), 0)) if duration is None else duration.features(xa)
     xa = np.where(skip[None, :], 0.0, xa)
     y = traj.session_end.astype(int)
     if y.min() == y.max():
         p = min(max(float(y.mean()), 1e-3), 1 - 1e-3)
-        return LeaveModel(np.zeros(xa.shape[1]), float(np.log(p / (1 - p))))
+        return LeaveModel(np.zeros(xa.shape[1]), float(np.log(p / (1 - p))), duration=duration)
     if cfg.leave_model == "mlp":
-        mlp = _fit_leave_mlp(xa, y, traj.user, cfg)
-        assert mlp.hidden_w is not None
+        model, base = _fit_leave_mlp(xa, y, traj.user, cfg, dur)
+        assert model.hidden_w is not None
         # Inputs that were 0 in training: their first-layer weights never mattered.
-        mlp.hidden_w[skip] = 0.0
-        return mlp
-    m = LogisticRegression(C=1.0 / cfg.ridge, max_iter=500).fit(xa, y)
-    return LeaveModel(np.where(skip, 0.0, m.coef_[0]), float(m.intercept_[0]))
+        model.hidden_w[skip] = 0.0
+    else:
+        m = LogisticRegression(C=1.0 / cfg.ridge, max_iter=500).fit(np.c_[xa, dur], y)
+        d = xa.shape[1]
+        model = LeaveModel(np.where(skip, 0.0, m.coef_[0][:d]), float(m.intercept_[0]))
+        base = m.coef_[0][d:]
+    if duration is None:
+        return model
+    return replace(model, duration=replace(duration, coef=base.reshape(duration.coef.shape)))
 
 
-def _fit_leave_mlp(x: np.ndarray, y: np.ndarray, user: np.ndarray, cfg: FitConfig) -> LeaveModel:
+def _fit_leave_mlp(
+    x: np.ndarray, y: np.ndarray, user: np.ndarray, cfg: FitConfig, dur: np.ndarray
+) -> tuple[LeaveModel, np.ndarray]:
     """One hidden tanh layer, Adam on the log-loss, weight decay ``1e-4``; the epoch
-    (of at most 30) with the best log-loss on a tenth of the users held out."""
+    (of at most 30) with the best log-loss on a tenth of the users held out. The
+    duration one-hot ``dur`` (no columns without a baseline) enters the output linearly;
+    its weights come back beside the model."""
     import torch
 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     valid = (user % 10) == 0
-    xt = torch.as_tensor(x[~valid], dtype=torch.float32)
-    yt = torch.as_tensor(y[~valid], dtype=torch.float32)
-    xv = torch.as_tensor(x[valid], dtype=torch.float32)
-    yv = torch.as_tensor(y[valid], dtype=torch.float32)
+
+    def tensors(rows: np.ndarray) -> tuple[torch.Tensor, ...]:
+        return tuple(torch.as_tensor(a[rows], dtype=torch.float32) for a in (x, dur, y))
+
+    (xt, dt, yt), (xv, dv, yv) = tensors(~valid), tensors(valid)
     net = torch.nn.Sequential(
         torch.nn.Linear(x.shape[1], cfg.leave_hidden), torch.nn.Tanh(),
         torch.nn.Linear(cfg.leave_hidden, 1),
     )  # fmt: skip
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    base = torch.nn.Linear(dur.shape[1], 1, bias=False)
+    torch.nn.init.zeros_(base.weight)
+    params = [*net.parameters(), base.weight]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-4)
     loss = torch.nn.BCEWithLogitsLoss()
+
+    def logit(xs: torch.Tensor, ds: torch.Tensor) -> torch.Tensor:
+        return (net(xs) + base(ds)).squeeze(-1)
+
     best, state = float("inf"), None
     for _ in range(30):
         for idx in np.array_split(rng.permutation(len(xt)), max(1, len(xt) // cfg.batch_size)):
             opt.zero_grad()
-            loss(net(xt[idx]).squeeze(-1), yt[idx]).backward()
+            loss(logit(xt[idx], dt[idx]), yt[idx]).backward()
             opt.step()
         with torch.no_grad():
-            v = float(loss(net(xv).squeeze(-1), yv)) if len(xv) else 0.0
+            v = float(loss(logit(xv, dv), yv)) if len(xv) else 0.0
         if v < best:
-            best, state = v, [p.detach().numpy().copy() for p in net.parameters()]
+            best, state = v, [p.detach().numpy().copy() for p in params]
     assert state is not None
-    w1, b1, w2, b2 = state
-    return LeaveModel(
+    w1, b1, w2, b2, wd = state
+    model = LeaveModel(
         w2[0].astype(np.float64), float(b2[0]), w1.T.astype(np.float64), b1.astype(np.float64)
     )
+    return model, wd[0].astype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -431,7 +517,7 @@ def fit_leave_and_return(
 ) -> tuple[Standardizer, LeaveModel, ReturnParams]:
     """The standardiser, leave model and return model :func:`fit_simulator` fits on
     ``train`` (for held-out comparisons of state definitions); ``layout`` (the states')
-    is needed for ``config.return_ignore``."""
+    is needed for ``config.return_ignore``, ``leave_ignore`` and ``leave_duration_bins``."""
     cfg = config or FitConfig()
     if (cfg.return_ignore or cfg.leave_ignore) and layout is None:
         raise ValueError("return_ignore and leave_ignore name state blocks: pass the layout")
@@ -439,5 +525,5 @@ def fit_leave_and_return(
     leave_ignore = layout.mask(cfg.leave_ignore) if layout is not None else None
     std = Standardizer.fit(train.before)
     xa = std(train.after)
-    leave = _fit_leave(train, xa, cfg, leave_ignore)
+    leave = _fit_leave(train, xa, cfg, leave_ignore, _duration_baseline(train, std, layout, cfg))
     return std, leave, _fit_return(train, xa, cfg, ignore)[0]

@@ -280,33 +280,32 @@ def replay_policy(log: InteractionLog, catalog: ItemCatalog, slate_size: int) ->
     return PlackettLucePolicy(np.log(counts + 0.5), slate_size, name="replay")
 
 
-def _simulated_sessions(
+def simulated_sessions(
     sim: FittedSimulator, policy: SimPolicy, n_users: int, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per simulated session: its requests, its clicks (consumptions), and the days to
-    the next session, censored (True) when there is none: at churn or a return past the
-    horizon, censored at the days left to the horizon."""
+) -> dict[str, np.ndarray]:
+    """Per simulated session: ``requests``, ``clicks`` (consumptions, organic ones
+    included), ``index`` (0-based among its user's sessions), and ``gap`` (the days to
+    the next session) with ``censored`` (True when there is none: at churn or a return
+    past the horizon, censored at the days left to the horizon)."""
     rng = np.random.default_rng(seed)
-    lengths: list[np.ndarray] = []
-    clicks: list[np.ndarray] = []
-    gaps: list[np.ndarray] = []
-    censored: list[np.ndarray] = []
-    count = np.zeros((2, n_users))  # requests, clicks in the current session
+    keys = ("requests", "clicks", "index", "gap", "censored")
+    out: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    count = np.zeros((3, n_users))  # requests and clicks in the current session, its index
 
     def on_step(idx: np.ndarray, _s: Any, _a: np.ndarray, r: Any) -> None:
         count[0, idx] += 1
         count[1, idx] += (r.clicked_item >= 0) | (r.organic_item >= 0)
         ended = r.session_end
-        lengths.append(count[0, idx[ended]])
-        clicks.append(count[1, idx[ended]])
-        count[:, idx[ended]] = 0
+        for k, row in zip(keys, count, strict=False):
+            out[k].append(row[idx[ended]].copy())
+        count[:2, idx[ended]] = 0
+        count[2, idx[ended]] += 1
         done = r.done[ended]
-        left = sim.horizon_days - r.time[ended]
-        gaps.append(np.where(done, left, r.return_gap[ended]))
-        censored.append(done)
+        out["gap"].append(np.where(done, sim.horizon_days - r.time[ended], r.return_gap[ended]))
+        out["censored"].append(done)
 
     run_users(sim, policy, sim.reset(n_users, rng), rng, on_step)
-    return tuple(np.concatenate(x) for x in (lengths, clicks, gaps, censored))  # type: ignore[return-value]
+    return {k: np.concatenate(v) for k, v in out.items()}
 
 
 def fidelity_report(
@@ -340,9 +339,9 @@ def fidelity_report(
 
     pol = policy or replay_policy(split.train, catalog, sim.slate_size)
     sim.reset_support_counts()
-    sim_lengths, sim_clicks, sim_gaps, sim_censored = _simulated_sessions(
-        sim, pol, n_sim_users, seed
-    )
+    sessions = simulated_sessions(sim, pol, n_sim_users, seed)
+    sim_lengths, sim_clicks = sessions["requests"], sessions["clicks"]
+    sim_gaps, sim_censored = sessions["gap"], sessions["censored"]
     outside = sim.outside_share
     test = split.test
     held_lengths = session_table(test)["n_requests"].to_numpy()

@@ -77,6 +77,14 @@ class FitConfig:
     with the epoch chosen on the other 10%); docs/simulators.md measures both."""
     leave_hidden: int = 32
     """Hidden units of the 'mlp' leave model."""
+    leave_duration_bins: int = 0
+    """Bins of a discrete-time baseline hazard of leaving over the requests so far in the
+    session, one set for a user's first session and one for later sessions, added to the
+    leave model's logit (an indicator per bin, fitted jointly with it). Edges at
+    quantiles of the logged sessions' lengths. A session's hazard can then depend on how
+    long it has lasted in any shape (in MovieLens a new user rates at least 20 movies
+    before leaving, and later sessions end most often after the first). 0 (the
+    default): none; docs/simulators.md measures it."""
     return_bins: int = 1
     """Bins of the return model's piecewise-constant baseline hazard over the excess
     gap (edges at quantiles of the observed gaps): it can follow a return curve that
@@ -156,6 +164,13 @@ class FitConfig:
             raise ConfigError(f"repeats must be 'auto', 'allow' or 'forbid', got {self.repeats!r}")
         if self.hidden < 1 or self.epochs < 1 or self.batch_size < 1 or self.return_bins < 1:
             raise ConfigError("hidden, epochs, batch_size and return_bins must be >= 1")
+        if self.leave_duration_bins < 0:
+            raise ConfigError(f"leave_duration_bins must be >= 0, got {self.leave_duration_bins}")
+        if self.leave_duration_bins and {"session_requests", "sessions"} & set(self.leave_ignore):
+            raise ConfigError(
+                "leave_duration_bins reads session_requests and sessions: leave_ignore "
+                "cannot drop them"
+            )
         if self.no_click_leave is not None and not 0.0 <= self.no_click_leave <= 1.0:
             raise ConfigError(f"no_click_leave must be in [0, 1], got {self.no_click_leave}")
         if self.organic and self.no_click_leave is not None:

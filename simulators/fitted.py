@@ -54,10 +54,12 @@ from ltvrec.interactions.schema import InteractionLog, ItemCatalog, LogValidatio
 from ltvrec.simulators.base import RNG, SessionSimulator, SimState
 from ltvrec.simulators.components import (
     ChoiceParams,
+    DurationBaseline,
     LeaveModel,
     ReturnParams,
     RewardParams,
     Standardizer,
+    _duration_baseline,
     _fit_choice,
     _fit_leave,
     _fit_return,
@@ -302,6 +304,7 @@ class FittedSimulator(SessionSimulator):
                     "leave_hidden_b": np.asarray(self.leave_params.hidden_b),
                 }
             ),
+            **({} if self.leave_params.duration is None else _duration_arrays(self.leave_params)),
             "return_churn_coef": p.churn_coef,
             "return_rate_coef": p.rate_coef,
             "return_intercepts": np.array([p.churn_intercept, p.rate_intercept]),
@@ -382,6 +385,7 @@ class FittedSimulator(SessionSimulator):
                 float(t["leave_intercept"][0]),
                 t.get("leave_hidden_w"),
                 t.get("leave_hidden_b"),
+                _duration_from(t),
             ),
             ret=ReturnParams(
                 t["return_churn_coef"],
@@ -502,7 +506,8 @@ def fit_simulator(
             traj, xb, emb, cfg, consumption_only, k_sim, history, ignore=ignore
         )
     reward = _fit_reward(traj, xb, emb, cfg)
-    leave = _fit_leave(traj, xa, cfg, layout.mask(cfg.leave_ignore))
+    duration = _duration_baseline(traj, std, layout, cfg)
+    leave = _fit_leave(traj, xa, cfg, layout.mask(cfg.leave_ignore), duration)
     ret, ret_info = _fit_return(traj, xa, cfg, layout.mask(cfg.return_ignore))
     repeat_share = _repeat_share(traj)
     allow_repeats = cfg.repeats == "allow" or (cfg.repeats == "auto" and repeat_share > 0)
@@ -572,6 +577,31 @@ def fit_simulator(
         residual=residual,
         no_click_leave=cfg.no_click_leave,
         organic=cfg.organic,
+    )
+
+
+def _duration_arrays(leave: LeaveModel) -> dict[str, np.ndarray]:
+    d = leave.duration
+    assert d is not None
+    return {
+        "leave_duration_cols": np.array([d.session_col, d.sessions_col], np.float64),
+        "leave_duration_edges": d.edges.astype(np.float64),
+        "leave_duration_first_below": np.array([d.first_below]),
+        "leave_duration_coef": d.coef.astype(np.float64),
+    }
+
+
+def _duration_from(t: dict[str, np.ndarray]) -> DurationBaseline | None:
+    """The leave model's duration baseline as saved (None when it has none)."""
+    if "leave_duration_coef" not in t:
+        return None
+    cols = t["leave_duration_cols"].astype(int)
+    return DurationBaseline(
+        int(cols[0]),
+        int(cols[1]),
+        t["leave_duration_edges"],
+        float(t["leave_duration_first_below"][0]),
+        t["leave_duration_coef"],
     )
 
 
