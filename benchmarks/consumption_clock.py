@@ -44,6 +44,14 @@ ARMS = {
     "organic, mlp leave model, 8-bin return hazard": FitConfig(
         organic=True, leave_model="mlp", return_bins=8
     ),
+    "organic, 8-bin return hazard, 12 duration bins": FitConfig(
+        organic=True, return_bins=8, leave_duration_bins=12
+    ),
+    "organic, mlp leave model, 8-bin return hazard, 12 duration bins": FitConfig(
+        organic=True, leave_model="mlp", return_bins=8, leave_duration_bins=12
+    ),
+    "organic, 12 duration bins": FitConfig(organic=True, leave_duration_bins=12),
+    "12 duration bins (leave after every request)": FitConfig(leave_duration_bins=12),
     "no_click_leave=0": FitConfig(no_click_leave=0.0),
     "no_click_leave=0, leave and return ignore the counters": FitConfig(
         no_click_leave=0.0, leave_ignore=COUNTERS, return_ignore=COUNTERS
