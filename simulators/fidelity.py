@@ -308,6 +308,27 @@ def simulated_sessions(
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
+KIND_LABELS = {"first": "users' first sessions", "later": "their later sessions"}
+
+
+def _sessions_by_kind(
+    sim: np.ndarray, sim_first: np.ndarray, held: np.ndarray, held_first: np.ndarray
+) -> dict[str, dict[str, float | None]]:
+    """Users' first sessions and their later ones compared apart: the share of each kind,
+    its mean length and the KS distance within it (None where a side has none)."""
+    out: dict[str, dict[str, float | None]] = {}
+    for kind, s_m, h_m in (("first", sim_first, held_first), ("later", ~sim_first, ~held_first)):
+        both = s_m.any() and h_m.any()
+        out[kind] = {
+            "held_out_share": float(h_m.mean()) if len(h_m) else None,
+            "simulated_share": float(s_m.mean()) if len(s_m) else None,
+            "held_out_mean": float(held[h_m].mean()) if h_m.any() else None,
+            "simulated_mean": float(sim[s_m].mean()) if s_m.any() else None,
+            "ks": ks_distance(sim[s_m], held[h_m]) if both else None,
+        }
+    return out
+
+
 def fidelity_report(
     log: InteractionLog,
     catalog: ItemCatalog,
@@ -344,7 +365,11 @@ def fidelity_report(
     sim_gaps, sim_censored = sessions["gap"], sessions["censored"]
     outside = sim.outside_share
     test = split.test
-    held_lengths = session_table(test)["n_requests"].to_numpy()
+    held = session_table(test)
+    held_lengths = held["n_requests"].to_numpy()
+    # A held-out session is a user's first when it is first in the user's whole log.
+    first_ids = session_table(log).query("index == 0")["session_id"]
+    held_first = held["session_id"].isin(first_ids).to_numpy()
     g = return_gaps(test)
     t_km, s_km = kaplan_meier(g["gap_seconds"].to_numpy() / 86400.0, g["censored"].to_numpy())
     value = evaluate(sim, pol, min(n_sim_users, 1000), seed).summary()
@@ -379,6 +404,13 @@ def fidelity_report(
                 if consumption
                 else {}
             ),
+            # In the log's unit: consumptions for a consumption-only log, else requests.
+            "by_kind": _sessions_by_kind(
+                sim_clicks if consumption else sim_lengths,
+                sessions["index"] == 0,
+                held_lengths,
+                held_first,
+            ),
         },
         "return_gap_days": {
             "km_cdf_distance": km_distance(sim_gaps, sim_censored, t_km, s_km),
@@ -405,8 +437,12 @@ def fidelity_report(
     return report, sim
 
 
-def _num(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.2f}"
+def _num(v: float | None, digits: int = 2) -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}"
+
+
+def _share(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.0%}"
 
 
 def write_report(report: dict[str, Any], folder: str | Path, title: str) -> Path:
@@ -463,6 +499,7 @@ def write_report(report: dict[str, Any], folder: str | Path, title: str) -> Path
         ece = data["leave_calibration"]["ece"]
         lines += ["", f"Leave model, held-out calibration ECE: {ece:.4f}."]
     sl, rg = data["session_length"], data["return_gap_days"]
+    unit = "consumptions" if "ks_consumptions" in sl else "requests"
     pol = data["policy"]
     lines += [
         "",
@@ -480,6 +517,13 @@ def write_report(report: dict[str, Any], folder: str | Path, title: str) -> Path
             ]
             if "ks_consumptions" in sl
             else []
+        ),
+        *(
+            f"- {KIND_LABELS[kind]} ({unit}): held-out {_share(v['held_out_share'])} of the "
+            f"sessions, mean {_num(v['held_out_mean'])}; simulated "
+            f"{_share(v['simulated_share'])}, mean {_num(v['simulated_mean'])}; KS distance "
+            f"{_num(v['ks'], 3)}"
+            for kind, v in sl.get("by_kind", {}).items()
         ),
         f"- return gap: largest distance between the held-out and simulated Kaplan-Meier "
         f"curves over every session end, {rg['km_cdf_distance']:.3f} (median days: "

@@ -43,6 +43,7 @@ from ltvrec.simulators.components import (
     return_log_likelihood,
 )
 from ltvrec.simulators.fidelity import (
+    _sessions_by_kind,
     fidelity_report,
     fidelity_warnings,
     kaplan_meier,
@@ -77,6 +78,10 @@ def test_recovery_on_the_known_world(
         log, catalog, world.item_embeddings, FitConfig(horizon_days=60), policy=policy
     )
     assert report["session_length"]["ks"] <= 0.1
+    # Every logged user starts on day 0, so no held-out session is a user's first.
+    kinds = report["session_length"]["by_kind"]
+    assert kinds["first"]["held_out_share"] == 0.0 and kinds["first"]["ks"] is None
+    assert kinds["later"]["ks"] is not None and kinds["later"]["ks"] <= 0.1
     assert report["return_gap_days"]["km_cdf_distance"] <= 0.1
     assert report["leave_calibration"]["ece"] < 0.02
     # The personalised choice model beats the popularity baseline on held-out requests.
@@ -674,6 +679,18 @@ def test_duration_baseline_recovers_a_hazard_of_any_shape() -> None:
         FitConfig(leave_duration_bins=4, leave_ignore=("sessions",))
     with pytest.raises(ConfigError, match="leave_duration_bins"):
         FitConfig(leave_duration_bins=-1)
+
+
+def test_sessions_by_kind_by_hand() -> None:
+    sim = np.array([1.0, 2.0, 30.0, 40.0])
+    held = np.array([1.0, 3.0, 30.0])
+    kinds = _sessions_by_kind(sim, np.array([False, False, True, True]), held,
+                              np.array([False, False, True]))  # fmt: skip
+    assert kinds["first"] == {"held_out_share": 1 / 3, "simulated_share": 0.5,
+                              "held_out_mean": 30.0, "simulated_mean": 35.0, "ks": 0.5}  # fmt: skip
+    assert kinds["later"]["ks"] == 0.5 and kinds["later"]["held_out_mean"] == 2.0
+    none = _sessions_by_kind(sim, np.zeros(4, bool), held, np.zeros(3, bool))
+    assert none["first"]["ks"] is None and none["first"]["simulated_mean"] is None
 
 
 def test_duration_edges_by_hand() -> None:

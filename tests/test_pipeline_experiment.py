@@ -143,6 +143,10 @@ def test_pipeline_on_ml100k(ml100k: Dataset, tmp_path: Path) -> None:
     fidelity = json.loads((tmp_path / "fidelity" / "fidelity.json").read_text())
     lengths = fidelity["session_length"]
     assert lengths["simulated_mean_consumptions"] < lengths["simulated_mean"]
+    # ml-100k's first sessions (a new user rates at least 20 movies) are its longest.
+    kinds = lengths["by_kind"]
+    assert 0 < kinds["first"]["held_out_share"] < 1
+    assert kinds["first"]["held_out_mean"] > 2 * kinds["later"]["held_out_mean"]
     for sub in ("encoding", "simulator", "fidelity", "ppo", "ope"):
         assert (tmp_path / sub).is_dir()
     # The OPE report: every policy estimated, the simulator's own value beside it.
