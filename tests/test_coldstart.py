@@ -65,7 +65,7 @@ def fitted(world: KnownWorld) -> FittedSimulator:
     """Fitted without repeats: its policies mask consumed items (the harder case)."""
     log = simulate_log(world, PlackettLucePolicy(world.logging_scores(), world.slate_size), 300, 0)
     catalog = known_world_catalog(world.items.titles, world.items.price)
-    cfg = FitConfig(horizon_days=world.horizon_days, epochs=3, repeats="forbid")
+    cfg = FitConfig(horizon_days=world.horizon_days, epochs=3, min_steps=0, repeats="forbid")
     return fit_simulator(log, catalog, world.item_embeddings, cfg)
 
 
@@ -76,7 +76,11 @@ def fitted_c(world: KnownWorld) -> FittedSimulator:
     log = simulate_log(world, PlackettLucePolicy(world.logging_scores(), world.slate_size), 300, 0)
     catalog = known_world_catalog(world.items.titles, world.items.price)
     cfg = FitConfig(
-        horizon_days=world.horizon_days, epochs=3, repeats="forbid", item_consequences=True
+        horizon_days=world.horizon_days,
+        epochs=3,
+        min_steps=0,
+        repeats="forbid",
+        item_consequences=True,
     )
     return fit_simulator(log, catalog, world.item_embeddings, cfg)
 

@@ -94,7 +94,7 @@ def test_a_wide_spread_is_warned_and_shown() -> None:
 def small_ensemble(world: KnownWorld) -> list[FittedSimulator]:
     log = simulate_log(world, _logging(world), 200, 0)
     catalog = known_world_catalog(world.items.titles, world.items.price)
-    cfg = FitConfig(horizon_days=20.0, epochs=3)
+    cfg = FitConfig(horizon_days=20.0, epochs=3, min_steps=0)  # identities, not fit quality
     return fit_ensemble(log, catalog, world.item_embeddings, cfg, k=3, seed=2)
 
 

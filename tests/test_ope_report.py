@@ -29,7 +29,7 @@ def test_ope_report_is_complete_and_self_contained(small_log: Path, tmp_path: Pa
     out = tmp_path / "report"
     done = ltvrec(
         "ope", "--logs", str(small_log), "--policy", "logging", "--policy", "popularity-log",
-        "--out", str(out), "--truth-users", "300", "--bootstrap", "100",
+        "--out", str(out), "--truth-users", "300", "--bootstrap", "100", "--members", "2",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     report = json.loads((out / "ope.json").read_text())
@@ -65,7 +65,7 @@ def test_ope_report_is_complete_and_self_contained(small_log: Path, tmp_path: Pa
     assert logging["recommended"]["estimator"] == "weighted-dr"
     assert popularity["recommended"]["estimator"] == "model-based"
     assert "not vouched for by the log" in popularity["recommended"]["reason"]
-    assert len(popularity["estimates"]["model-based"]["params"]["members"]) == 3
+    assert len(popularity["estimates"]["model-based"]["params"]["members"]) == 2
     # The log records impressions, so the refitted simulators read the residual interest.
     assert report["provenance"]["model_choice_history"] == "residual"
     assert "**popularity-log: read model-based**" in (out / "ope.md").read_text()

@@ -64,7 +64,7 @@ def test_experiment_with_item_consequences_changes_what_policies_see_not_the_tru
     tmp_path: Path,
 ) -> None:
     world = KnownWorldConfig(n_items=80, slate_size=4, horizon_days=10.0)
-    fit = FitConfig(item_consequences=True)
+    fit = FitConfig(item_consequences=True, min_steps=0)  # what it wires, not fit quality
     with pytest.raises(ConfigError, match="start_members >= 2"):
         run_experiment(1, tmp_path, TINY, world, 200, 100, "hashing", train_on_members=True)
     with pytest.raises(ConfigError, match="needs train_true"):
@@ -111,8 +111,8 @@ def test_pipeline_on_ml100k(ml100k: Dataset, tmp_path: Path) -> None:
     from ltvrec.simulators import FitConfig
 
     report = run_pipeline(
-        "ml-100k", tmp_path, TINY, FitConfig(epochs=2), eval_users=20, seeds=1, ope_users=30,
-        ope_truth_users=100, fidelity_users=200,
+        "ml-100k", tmp_path, TINY, FitConfig(epochs=2, min_steps=0), eval_users=20, seeds=1,
+        ope_users=30, ope_truth_users=100, fidelity_users=200,
     )  # fmt: skip
     assert [r["policy"] for r in report["evaluation"]] == [
         "ppo", "ppo (start, step 0)", "greedy-model", "popularity-log", "random"

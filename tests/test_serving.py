@@ -347,7 +347,7 @@ def test_a_masked_policy_started_from_baselines_serves_exactly(
     world = KnownWorld(KnownWorldConfig(n_items=50, slate_size=3, horizon_days=10.0))
     log = simulate_log(world, PlackettLucePolicy(world.logging_scores(), 3), 200, seed=0)
     catalog = known_world_catalog(world.items.titles, world.items.price)
-    cfg = FitConfig(horizon_days=10.0, epochs=2, repeats="forbid")
+    cfg = FitConfig(horizon_days=10.0, epochs=2, min_steps=0, repeats="forbid")
     sim = fit_simulator(log, catalog, world.item_embeddings, cfg)
     small = TrainConfig(
         steps=1024, n_envs=16, n_steps=64, batch_size=256, n_epochs=1, eval_every=0,
