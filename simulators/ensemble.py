@@ -48,18 +48,15 @@ def bootstrap_users(log: InteractionLog, rng: np.random.Generator) -> Interactio
     drawn = rng.integers(0, len(users), len(users))
     counts = np.bincount(drawn, minlength=len(users))
     by_user = frame.groupby("user_id", sort=False).indices
-    parts = []
-    for u, c in zip(users, counts, strict=True):
-        if c == 0:
-            continue
-        rows = frame.iloc[by_user[u]]
-        for copy in range(c):
-            part = rows.copy()
-            for col in ("user_id", "request_id", "session_id"):
-                if col in part.columns:
-                    part[col] = part[col].astype(str) + f"~{copy}"
-            parts.append(part)
-    out = pd.concat(parts, ignore_index=True)
+    # Each drawn user's rows once per copy, users in order of first appearance.
+    blocks = [(by_user[u], copy) for u, c in zip(users, counts, strict=True) for copy in range(c)]
+    rows = np.concatenate([b for b, _ in blocks])
+    copies = np.repeat([c for _, c in blocks], [len(b) for b, _ in blocks])
+    out = frame.iloc[rows].reset_index(drop=True)
+    suffix = pd.Series(np.char.add("~", copies.astype(str)), index=out.index)
+    for col in ("user_id", "request_id", "session_id"):
+        if col in out.columns:
+            out[col] = out[col].astype(str) + suffix
     return InteractionLog.from_frame(out.sort_values("timestamp", kind="stable"))
 
 
