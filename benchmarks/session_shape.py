@@ -1,4 +1,4 @@
-"""The shape of a consumption-only log's sessions, held out and simulated, split into
+"""The shape of a consumption-only log's sessions, fitted on, held out and simulated, split into
 users' first sessions and later ones: how many of each, their consumptions (mean,
 quantiles, share of one-consumption sessions) and the KS distance within each kind.
 
@@ -49,9 +49,12 @@ def main() -> None:
     whole = session_table(log)
     held = whole[whole["session_id"].isin(set(session_table(split.test)["session_id"]))]
     h_len, h_first = held["n_requests"].to_numpy(), held["index"].to_numpy() == 0
-    print(f"held-out sessions: {len(held)}, first sessions {h_first.mean():.0%}")
-    for label, m in (("first", h_first), ("later", ~h_first)):
-        print(f"  held-out, {label}: {m.sum()} sessions, {describe(h_len[m])}")
+    train = session_table(split.train)
+    t_len, t_first = train["n_requests"].to_numpy(), train["index"].to_numpy() == 0
+    for name, lengths, first in (("training", t_len, t_first), ("held-out", h_len, h_first)):
+        print(f"{name} sessions: {len(lengths)}, first sessions {first.mean():.0%}")
+        for label, m in (("first", first), ("later", ~first)):
+            print(f"  {name}, {label}: {m.sum()} sessions, {describe(lengths[m])}")
     for recipe in args.recipe or [[]]:
         sim = fit_simulator(split.train, catalog, emb, load_config(FitConfig, overrides=recipe))
         s = simulated_sessions(
