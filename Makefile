@@ -12,6 +12,7 @@ PIP := $(PY) -m pip install --disable-pip-version-check -c constraints.txt
 PKG_DIRS := ltvrec interactions encoders simulators envs agents ope serving
 STAMP := $(VENV)/.installed
 FILES := $(VENV)/.package-files
+LIST_FILES := find $(PKG_DIRS) \( -name '*.py' -o -name 'py.typed' \) | sort
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
@@ -54,13 +55,15 @@ $(PY):
 
 $(STAMP): pyproject.toml constraints.txt | $(PY)
 	$(PIP) -e '.[dev,llm,scale]' --config-settings editable_mode=strict
+	@$(LIST_FILES) > $(FILES)
 	touch $@
 
 # The strict editable install is a link tree (so mypy and IDEs can follow the
 # package-dir mapping); it must be rebuilt when package files are added or removed.
-# This file changes only when that list does, so edits alone reinstall nothing.
+# This file changes only when that list does, so edits alone reinstall nothing; the
+# full install above writes it, so a fresh clone installs the package once.
 $(FILES): $(STAMP) FORCE
-	@find $(PKG_DIRS) \( -name '*.py' -o -name 'py.typed' \) | sort > $@.new
+	@$(LIST_FILES) > $@.new
 	@if ! cmp -s $@.new $@; then \
 		$(PIP) --no-deps -e . --config-settings editable_mode=strict -q && mv $@.new $@; \
 	else rm -f $@.new; fi
