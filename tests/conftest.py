@@ -28,6 +28,25 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # the command-line subprocesses
 
 
+LONGEST_FIRST = (
+    "test_closed_loop.py",
+    "test_fitted_simulator.py",
+    "test_sweep.py",
+    "test_ensemble.py",
+    "test_ope_report.py",
+    "test_pipeline_experiment.py",
+)
+"""The test files that take most of a minute or more on 2 cores. pytest-xdist's
+``--dist loadfile`` hands whole files to the two workers in collection order, so a long
+file collected last keeps one worker busy while the other idles; started first, they
+let the short files fill in around them. A stale list only changes the order."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: files keep order
+
+
 def _real(name: str) -> Dataset:
     if not is_fetched(name):
         pytest.fail(
