@@ -288,15 +288,15 @@ def simulated_sessions(
     the next session) with ``censored`` (True when there is none: at churn or a return
     past the horizon, censored at the days left to the horizon)."""
     rng = np.random.default_rng(seed)
-    keys = ("requests", "clicks", "index", "gap", "censored")
-    out: dict[str, list[np.ndarray]] = {k: [] for k in keys}
-    count = np.zeros((3, n_users))  # requests and clicks in the current session, its index
+    counted = ("requests", "clicks", "index")  # in the current session; its index
+    out: dict[str, list[np.ndarray]] = {k: [] for k in (*counted, "gap", "censored")}
+    count = np.zeros((len(counted), n_users))
 
     def on_step(idx: np.ndarray, _s: Any, _a: np.ndarray, r: Any) -> None:
         count[0, idx] += 1
         count[1, idx] += (r.clicked_item >= 0) | (r.organic_item >= 0)
         ended = r.session_end
-        for k, row in zip(keys, count, strict=False):
+        for k, row in zip(counted, count, strict=True):
             out[k].append(row[idx[ended]].copy())
         count[:2, idx[ended]] = 0
         count[2, idx[ended]] += 1
