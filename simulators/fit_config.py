@@ -79,11 +79,11 @@ class FitConfig:
     """Hidden units of the 'mlp' leave model."""
     leave_duration_bins: int = 0
     """Bins of a discrete-time baseline hazard of leaving over the requests so far in the
-    session, one set for a user's first session and one for later sessions, added to the
-    leave model's logit (an indicator per bin, fitted jointly with it). Edges at
-    quantiles of the logged sessions' lengths. A session's hazard can then depend on how
-    long it has lasted in any shape (in MovieLens a new user rates at least 20 movies
-    before leaving, and later sessions end most often after the first). 0 (the
+    session, with a coefficient per bin for a user's first session and another for later
+    sessions, added to the leave model's logit (an indicator per bin, fitted jointly with
+    it). Edges at quantiles of the logged sessions' lengths. A session's hazard can then
+    depend on how long it has lasted in any shape (in MovieLens a new user rates at least
+    20 movies before leaving, and later sessions end most often after the first). 0 (the
     default): none; docs/simulators.md measures it."""
     return_bins: int = 1
     """Bins of the return model's piecewise-constant baseline hazard over the excess
