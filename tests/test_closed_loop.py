@@ -119,11 +119,11 @@ def test_the_loop_closes(tmp_path: Path) -> None:
     # The CLI reads the served log like any other log.
     folder = write_log_folder(log, catalog, tmp_path / "served-log")
     done = ltvrec_here("ope", "--logs", str(folder), "--policy", "random", "--out",
-                  str(tmp_path / "ope"), "--truth-users", "0", "--bootstrap", "50",
-                  "--members", "0")  # fmt: skip
+                       str(tmp_path / "ope"), "--truth-users", "0", "--bootstrap", "50",
+                       "--members", "0")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "ope" / "ope.html").is_file()
     done = ltvrec_here("sim", "fit", "--data", str(folder), "--out", str(tmp_path / "sim"),
-                  "--model", "hashing")  # fmt: skip
+                       "--model", "hashing")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "sim" / "simulator.json").is_file()
