@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ltvrec_here
+from conftest import ltvrec, ltvrec_here
 
 from ltvrec.offline import replay
 from ltvrec.ope_report import warnings_for
@@ -19,7 +19,7 @@ from ltvrec.simulators.logs import known_world_catalog
 @pytest.fixture(scope="module")
 def small_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("kw") / "log"
-    done = ltvrec_here("simulate", "known-world", "--users", "150", "--out", str(out))
+    done = ltvrec("simulate", "known-world", "--users", "150", "--out", str(out))
     assert done.returncode == 0, done.stderr
     return out
 
@@ -27,7 +27,7 @@ def small_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 def test_ope_report_is_complete_and_self_contained(small_log: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
-    done = ltvrec_here(
+    done = ltvrec(
         "ope", "--logs", str(small_log), "--policy", "logging", "--policy", "popularity-log",
         "--out", str(out), "--truth-users", "300", "--bootstrap", "100", "--members", "2",
     )  # fmt: skip
