@@ -18,10 +18,19 @@ column                     required  meaning
 ``pscore_cascade``         no        probability of the slate's prefix up to this position
 ``policy``                 no        name of the policy that served the slate
 ``catalog_version``        no        the served bundle's catalog version (integer >= 1)
+``organic_item_id``        no        an item the user consumed outside the slate at this
+                                     request (empty: none); with ``organic_reward``
+``organic_reward``         no        the user's reward for it (the policy earns nothing)
 =========================  ========  ====================================================
 
 Logs of consumption only (no impressions, e.g. MovieLens ratings) are one-item requests
 with ``click=1``; their propensity columns are absent, which says so.
+
+The two organic columns belong to the whole request (one value on each of its rows) and
+come together. They record what a user consumed on their own when the slate got no click
+(simulators with ``FitConfig.organic`` draw such consumptions): it moves the user's
+state, as a click does, so a replay that skipped it would see other users than the ones
+who were served. A request has at most one consumption: a click or an organic one.
 
 Containers are validated once, when built, by :meth:`InteractionLog.from_frame` and
 :meth:`ItemCatalog.from_frame`; callers never re-validate. A problem raises
@@ -47,7 +56,14 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "reward",
 )
 PSCORE_COLUMNS: tuple[str, ...] = ("pscore", "pscore_item_position", "pscore_cascade")
-OPTIONAL_COLUMNS: tuple[str, ...] = ("session_id", *PSCORE_COLUMNS, "policy", "catalog_version")
+ORGANIC_COLUMNS: tuple[str, ...] = ("organic_item_id", "organic_reward")
+OPTIONAL_COLUMNS: tuple[str, ...] = (
+    "session_id",
+    *PSCORE_COLUMNS,
+    "policy",
+    "catalog_version",
+    *ORGANIC_COLUMNS,
+)
 
 DEFAULT_SESSION_GAP = pd.Timedelta(minutes=30)
 
@@ -283,16 +299,22 @@ class InteractionLog:
         _check_constant_within_request(out, "user_id")
         if "pscore" in out.columns:
             _check_constant_within_request(out, "pscore")
+        if any(c in out.columns for c in ORGANIC_COLUMNS):
+            _check_organic(out)
         if catalog is not None:
-            unknown = catalog.index_of(out["item_id"]) < 0
-            if unknown.any():
-                row = _first_row(unknown)
-                raise LogValidationError(
-                    f"item {_show(out['item_id'].iloc[row - 1])} is not in the catalog "
-                    f"({catalog.n_items} items); is the catalog from the same data set?",
-                    column="item_id",
-                    row=row,
-                )
+            for name in ("item_id", "organic_item_id"):
+                if name not in out.columns:
+                    continue
+                ids = out[name]
+                unknown = ids.notna().to_numpy() & (catalog.index_of(ids.fillna(-1)) < 0)
+                if unknown.any():
+                    row = _first_row(unknown)
+                    raise LogValidationError(
+                        f"item {_show(ids.iloc[row - 1])} is not in the catalog "
+                        f"({catalog.n_items} items); is the catalog from the same data set?",
+                        column=name,
+                        row=row,
+                    )
 
         out = out.sort_values(["timestamp", "request_id", "position"], kind="stable")
         out = out.reset_index(drop=True)
@@ -321,6 +343,11 @@ class InteractionLog:
     def pscore_columns(self) -> tuple[str, ...]:
         """The propensity columns this log carries (empty: no propensities)."""
         return tuple(c for c in PSCORE_COLUMNS if c in self.frame.columns)
+
+    @property
+    def has_organic(self) -> bool:
+        """True if the log records consumptions outside the slates (``organic_item_id``)."""
+        return "organic_item_id" in self.frame.columns
 
     @property
     def consumption_only(self) -> bool:
@@ -420,6 +447,63 @@ def _check_pscore(col: pd.Series, name: str) -> pd.Series:
             row=row,
         )
     return pd.Series(values, index=col.index, name=name)
+
+
+def _check_organic(frame: pd.DataFrame) -> None:
+    """Validate the organic columns in place: both present, one value per request, an
+    id (or nothing) and a finite reward where there is an id (0 where there is none), no
+    organic consumption at a request with a click."""
+    missing = [c for c in ORGANIC_COLUMNS if c not in frame.columns]
+    if missing:
+        raise LogValidationError(
+            "organic_item_id and organic_reward come together: the item a user consumed "
+            "outside the slate and the user's reward for it",
+            column=missing[0],
+        )
+    item = frame["organic_item_id"]
+    has = item.notna().to_numpy()
+    if has.any():
+        ids = _check_id_column(frame.loc[has], "organic_item_id")
+        if pd.api.types.is_integer_dtype(ids):
+            item = pd.Series(pd.array([pd.NA] * len(frame), dtype="Int64"), index=frame.index)
+        else:
+            item = pd.Series(None, index=frame.index, dtype=object)
+        item.loc[has] = ids.to_numpy()
+    frame["organic_item_id"] = item
+    reward = frame["organic_reward"].copy()
+    reward.loc[~has] = reward.loc[~has].fillna(0.0)
+    frame["organic_reward"] = _check_finite(reward, "organic_reward")
+    stray = ~has & (frame["organic_reward"].to_numpy() != 0.0)
+    if stray.any():
+        raise LogValidationError(
+            "a reward without an organic_item_id; the reward is for the item consumed "
+            "outside the slate",
+            column="organic_reward",
+            row=_first_row(stray),
+        )
+    for name in ORGANIC_COLUMNS:
+        per_request = frame.groupby("request_id", sort=False)[name].transform(
+            "nunique", dropna=False
+        )
+        differs = per_request.to_numpy() > 1
+        if differs.any():
+            row = _first_row(differs)
+            raise LogValidationError(
+                f"request {_show(frame['request_id'].iloc[row - 1])} has more than one "
+                f"{name}; it belongs to the whole request",
+                column=name,
+                row=row,
+            )
+    clicked = frame.groupby("request_id", sort=False)["click"].transform("max").to_numpy() == 1
+    both = has & clicked
+    if both.any():
+        row = _first_row(both)
+        raise LogValidationError(
+            f"request {_show(frame['request_id'].iloc[row - 1])} has a click and an organic "
+            "consumption; a request has at most one consumption",
+            column="organic_item_id",
+            row=row,
+        )
 
 
 def _check_constant_within_request(frame: pd.DataFrame, name: str) -> None:

@@ -121,14 +121,17 @@ class SubCatalog:
     ids: np.ndarray
 
     def __post_init__(self) -> None:
-        if not self.world.allow_repeats:
-            raise ValueError("SubCatalog needs a world that allows repeats")
+        if not self.world.allow_repeats or self.world.organic:
+            raise ValueError(
+                "SubCatalog needs a world that allows repeats and has no organic consumptions"
+            )
         self.n_items = len(self.ids)
         self.slate_size = self.world.slate_size
         self.horizon_days = self.world.horizon_days
         self.item_embeddings = self.world.item_embeddings[self.ids]
         self.state_encoder = self.world.state_encoder
         self.allow_repeats = True
+        self.organic = False
         self._inverse = np.full(self.world.n_items, -1)
         self._inverse[self.ids] = np.arange(len(self.ids))
 

@@ -132,7 +132,7 @@ def replay(
         f = log.frame
         by_request = f.groupby("request_id", sort=False)["pscore"].first()
         pscore = by_request.loc[t.request].to_numpy(dtype=np.float64)
-    before = _consumed_before(t.user, t.clicked_item, firsts, encoder.item_embeddings.shape[0])
+    before = _consumed_before(t.user, t.consumed_item, firsts, encoder.item_embeddings.shape[0])
     last_click, to_click = _to_last_click(log, t.request, pscore)
     return LoggedRequests(
         t.user,

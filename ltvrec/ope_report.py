@@ -324,7 +324,8 @@ def refit_ensemble(
     interest when the log records impressions, which shrinks the model-based estimate's
     optimism about policies far from logging, docs/ope.md). ``choice_history`` given
     overrides either. A log with impressions drops the recipe's consumption-only session
-    clock (``organic``, ``no_click_leave``), which only such logs need."""
+    clock (``no_click_leave``), and draws organic consumptions exactly when it records
+    them (``organic_item_id``: logs drawn from an ``organic`` simulator)."""
     from dataclasses import replace
 
     from ltvrec.simulators.ensemble import fit_ensemble
@@ -340,7 +341,7 @@ def refit_ensemble(
     if choice_history is not None:
         cfg = replace(cfg, choice_history=choice_history)
     if not log.consumption_only:  # a consumption-only log's session clock has no use here
-        cfg = replace(cfg, organic=False, no_click_leave=None)
+        cfg = replace(cfg, organic=log.has_organic, no_click_leave=None)
     logger.info(f"model-based estimate: fitting {members} simulators on resampled users")
     return fit_ensemble(log, catalog, vectors, cfg, members, seed)
 

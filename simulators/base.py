@@ -139,6 +139,8 @@ class StepResult:
         time: days since the user's start, at this request.
         organic_item: item consumed outside the slate (simulators with ``organic``),
             -1 otherwise.
+        organic_reward: the user's reward for ``organic_item`` (0 without one): it
+            moves the user's state, and the policy does not earn it.
     """
 
     clicked_position: np.ndarray
@@ -150,6 +152,7 @@ class StepResult:
     return_gap: np.ndarray
     time: np.ndarray
     organic_item: np.ndarray
+    organic_reward: np.ndarray
 
     @property
     def done(self) -> np.ndarray:
@@ -169,6 +172,9 @@ class UserSimulator(Protocol):
     state_encoder: UserStateEncoder
     allow_repeats: bool
     """False: a consumed item cannot be clicked again, and states carry ``consumed``."""
+    organic: bool
+    """True: requests without a click can be consumptions outside the slate
+    (``StepResult.organic_item``), which logs drawn from it record."""
 
     def reset(self, n: int, rng: RNG) -> SimState: ...
 
@@ -346,6 +352,7 @@ class SessionSimulator:
             return_gap=gap,
             time=now,
             organic_item=organic,
+            organic_reward=np.where(organic >= 0, own_reward, 0.0),
         )
         return nxt, result
 

@@ -192,9 +192,10 @@ class RewardParams:
 def _fit_reward(
     traj: Trajectories, x: np.ndarray, items: np.ndarray, cfg: FitConfig
 ) -> RewardParams:
-    c = traj.clicked_item >= 0
-    y = traj.reward[c]
-    feats = np.concatenate([x[c], items[traj.clicked_item[c]]], axis=1)
+    item = traj.consumed_item  # organic consumptions' rewards come from the same model
+    c = item >= 0
+    y = traj.consumed_reward[c]
+    feats = np.concatenate([x[c], items[item[c]]], axis=1)
     values = np.unique(y)
     if len(y) == 0 or y.std() < 1e-12:
         const = float(y.mean()) if len(y) else 0.0

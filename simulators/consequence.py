@@ -51,14 +51,15 @@ def consumption_exposure(traj: Trajectories, n_items: int, decay: float) -> sp.c
     consumption belongs to the same user exactly when ``user`` agrees there.
 
     >>> from types import SimpleNamespace
-    >>> t = SimpleNamespace(n=4, user=np.array([0, 0, 0, 1]), clicked_item=np.array([1, -1, 0, -1]))
+    >>> t = SimpleNamespace(n=4, user=np.array([0, 0, 0, 1]),
+    ...                     consumed_item=np.array([1, -1, 0, -1]))
     >>> consumption_exposure(t, 2, 0.5).toarray().tolist()
     [[0.0, 1.0], [0.0, 0.5], [1.0, 0.25], [0.0, 0.0]]
     """
     if not 0 < decay < 1:
         raise ValueError(f"expected a decay in (0, 1), got {decay}")
-    src = np.flatnonzero(traj.clicked_item >= 0)
-    items = traj.clicked_item[src]
+    src = np.flatnonzero(traj.consumed_item >= 0)
+    items = traj.consumed_item[src]
     rows, cols, vals = [], [], []
     lags = int(np.floor(np.log(MIN_WEIGHT) / np.log(decay))) + 1
     for lag in range(lags):
@@ -96,7 +97,7 @@ def item_consequences(
 
     keep = np.ones(traj.n, dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
     y = traj.session_end[keep].astype(int)
-    if len(y) == 0 or y.min() == y.max() or not (traj.clicked_item[keep] >= 0).any():
+    if len(y) == 0 or y.min() == y.max() or not (traj.consumed_item[keep] >= 0).any():
         return np.zeros(n_items)
     exposure = consumption_exposure(traj, n_items, decay)[keep]
     x = sp.hstack([sp.csr_matrix(x_after[keep]), exposure]).tocsr()
@@ -181,7 +182,7 @@ def consumption_counts(
     traj: Trajectories, n_items: int, rows: np.ndarray | None = None
 ) -> np.ndarray:
     """``[N]`` each item's consumptions in ``traj`` (in ``rows`` only, when given)."""
-    items = traj.clicked_item if rows is None else traj.clicked_item[rows]
+    items = traj.consumed_item if rows is None else traj.consumed_item[rows]
     return np.bincount(items[items >= 0], minlength=n_items).astype(np.float64)
 
 

@@ -128,6 +128,7 @@ class _Wrapper:
     item_embeddings: np.ndarray
     state_encoder: UserStateEncoder
     allow_repeats: bool
+    organic: bool
 
     def _share_layout(self, sim: FittedSimulator) -> None:
         self.n_items = sim.n_items
@@ -136,6 +137,7 @@ class _Wrapper:
         self.item_embeddings = sim.item_embeddings
         self.state_encoder = sim.state_encoder
         self.allow_repeats = sim.allow_repeats
+        self.organic = sim.organic
 
 
 class PessimisticSimulator(_Wrapper):

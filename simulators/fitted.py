@@ -446,15 +446,22 @@ def fit_simulator(
             column="timestamp",
         )
     consumption_only = log.consumption_only
-    for name, used in (
-        ("no_click_leave", cfg.no_click_leave is not None),
-        ("organic", cfg.organic),
-    ):
-        if used and not consumption_only:
-            raise ConfigError(
-                f"{name} is for consumption-only logs; this log records requests without a "
-                "click, and its leave model is fitted on them"
-            )
+    if cfg.no_click_leave is not None and not consumption_only:
+        raise ConfigError(
+            "no_click_leave is for consumption-only logs; this log records requests without "
+            "a click, and its leave model is fitted on them"
+        )
+    if cfg.organic and not (consumption_only or log.has_organic):
+        raise ConfigError(
+            "organic is for logs that record every consumption: consumption-only logs, or "
+            "logs with the organic columns; this log records requests without a click and "
+            "no consumption outside them"
+        )
+    if log.has_organic and not cfg.organic:
+        raise ConfigError(
+            "this log records consumptions outside the slates (organic_item_id), which move "
+            "the users' states; a simulator fitted on it must draw them too: set organic=true"
+        )
     if cfg.choice_history == "auto":
         cfg = replace(cfg, choice_history="consumed" if consumption_only else "residual")
     if not consumption_only and (log.frame["click"] == 0).sum() == 0:
@@ -568,7 +575,7 @@ def fit_simulator(
         max_session_requests=cfg.max_session_requests or longest,
         meta=meta,
         item_counts=np.bincount(
-            traj.clicked_item[traj.clicked_item >= 0], minlength=catalog.n_items
+            traj.consumed_item[traj.consumed_item >= 0], minlength=catalog.n_items
         ).astype(np.float64),
         allow_repeats=allow_repeats,
         engagement_decays=cfg.engagement_decays,
@@ -612,13 +619,13 @@ def _support(*xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _repeat_share(traj: Trajectories) -> float:
-    """Share of the log's consumptions (clicks) of an item the same user consumed before."""
-    c = traj.clicked_item >= 0
+    """Share of the log's consumptions (clicks, organic ones included) of an item the
+    same user consumed before."""
+    item = traj.consumed_item
+    c = item >= 0
     if not c.any():
         return 0.0
-    pairs = (
-        traj.user[c].astype(np.int64) * (int(traj.clicked_item.max()) + 1) + traj.clicked_item[c]
-    )
+    pairs = traj.user[c].astype(np.int64) * (int(item.max()) + 1) + item[c]
     return float(1.0 - len(np.unique(pairs)) / len(pairs))
 
 

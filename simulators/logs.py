@@ -3,7 +3,9 @@
 Users arrive spread over ``start_spread_days``; each is followed over the simulator's
 horizon. Every shown item is one row, with the logging policy's exact propensities
 (``pscore`` joint, ``pscore_cascade`` prefix, ``pscore_item_position`` marginal) when
-the policy provides them, and the session id the service would know.
+the policy provides them, and the session id the service would know. A simulator with
+organic consumptions gets them recorded (``organic_item_id``, ``organic_reward``), so a
+replay of the log sees the users the policy served.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ def simulate_log(
             "slates": slates,
             "clicked_position": r.clicked_position,
             "reward": r.reward,
+            "organic_item": r.organic_item,
+            "organic_reward": r.organic_reward,
         }
         if propensities is not None:
             rows.update(propensities(slates))
@@ -91,6 +95,10 @@ def simulate_log(
         frame["pscore"] = np.repeat(cat("pscore"), k)
         frame["pscore_item_position"] = cat("pscore_item_position").reshape(-1)
         frame["pscore_cascade"] = cat("pscore_cascade").reshape(-1)
+    if sim.organic:
+        organic = pd.Series(np.repeat(cat("organic_item"), k), dtype="Int64")
+        frame["organic_item_id"] = organic.mask(organic < 0)  # empty: no organic consumption
+        frame["organic_reward"] = np.repeat(cat("organic_reward"), k)
     frame["policy"] = policy.name
     return InteractionLog.from_frame(frame)
 

@@ -32,6 +32,9 @@ class Trajectories:
             log's end if censored; NaN elsewhere.
         censored: ``[R]`` at a session end, True if the user was not seen again.
         request: ``[R]`` the log's ``request_id`` of each row.
+        organic_item: ``[R]`` the item consumed outside the slate, -1 if none; ``None``
+            for logs without the organic columns.
+        organic_reward: ``[R]`` the user's reward for it (0 if none; not in ``reward``).
     """
 
     user: np.ndarray
@@ -46,10 +49,27 @@ class Trajectories:
     gap_days: np.ndarray
     censored: np.ndarray
     request: np.ndarray
+    organic_item: np.ndarray | None = None
+    organic_reward: np.ndarray | None = None
 
     @property
     def n(self) -> int:
         return len(self.user)
+
+    @property
+    def consumed_item(self) -> np.ndarray:
+        """``[R]`` the item the user consumed at each request: the clicked one, else the
+        organic one, -1 if neither."""
+        if self.organic_item is None:
+            return self.clicked_item
+        return np.where(self.clicked_item >= 0, self.clicked_item, self.organic_item)
+
+    @property
+    def consumed_reward(self) -> np.ndarray:
+        """``[R]`` the user's reward for :attr:`consumed_item` (what the state observes)."""
+        if self.organic_reward is None:
+            return self.reward
+        return np.where(self.clicked_item >= 0, self.reward, self.organic_reward)
 
 
 def replay_log(
@@ -82,6 +102,12 @@ def replay_log(
         session=("session", "first"),
         reward=("reward", "sum"),
     )
+    organic_item = np.full(n_req, -1, dtype=np.int64)
+    organic_reward = np.zeros(n_req)
+    if log.has_organic:
+        at = np.flatnonzero(f["organic_item_id"].notna().to_numpy())
+        organic_item[req_codes[at]] = catalog.index_of(f["organic_item_id"].iloc[at])
+        organic_reward[req_codes[at]] = f["organic_reward"].to_numpy()[at]
     clicks = rows[rows["click"] == 1].sort_values(["r", "pos"]).groupby("r").first()
     cpos = np.full(n_req, -1, dtype=np.int64)
     citem = np.full(n_req, -1, dtype=np.int64)
@@ -96,6 +122,9 @@ def replay_log(
     session = first["session"].to_numpy()[order]
     slates, cpos, citem = slates[order], cpos[order], citem[order]
     reward = first["reward"].to_numpy()[order]
+    organic_item, organic_reward = organic_item[order], organic_reward[order]
+    own_item = np.where(citem >= 0, citem, organic_item)
+    own_reward = np.where(citem >= 0, reward, organic_reward)
 
     same_user_prev = np.r_[False, user[1:] == user[:-1]]
     start = ~same_user_prev | np.r_[True, session[1:] != session[:-1]]
@@ -125,7 +154,7 @@ def replay_log(
         u = user[idx]
         sub = encoder.start_session(state[u], hours[idx], start[idx])
         before[idx] = sub
-        sub = encoder.observe(sub, citem[idx], reward[idx])
+        sub = encoder.observe(sub, own_item[idx], own_reward[idx])
         after[idx] = sub
         state[u] = sub
     return Trajectories(
@@ -141,4 +170,6 @@ def replay_log(
         gap_days=gap,
         censored=censored,
         request=np.asarray(req_values)[order],
+        organic_item=organic_item if log.has_organic else None,
+        organic_reward=organic_reward if log.has_organic else None,
     )

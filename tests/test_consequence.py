@@ -45,7 +45,7 @@ def test_exposure_equals_a_direct_loop() -> None:
     rng = np.random.default_rng(0)
     user = np.sort(rng.integers(0, 7, 300))
     item = np.where(rng.random(300) < 0.4, rng.integers(0, 11, 300), -1)
-    traj = SimpleNamespace(n=300, user=user, clicked_item=item)
+    traj = SimpleNamespace(n=300, user=user, consumed_item=item)
     decay = 0.6
     expected = np.zeros((300, 11))
     for t in range(300):
@@ -59,7 +59,7 @@ def test_exposure_equals_a_direct_loop() -> None:
 
 @pytest.mark.parametrize("decay", [0.0, 1.0, -0.5])
 def test_exposure_rejects_a_decay_outside_the_open_interval(decay: float) -> None:
-    traj = SimpleNamespace(n=1, user=np.zeros(1, int), clicked_item=np.zeros(1, int))
+    traj = SimpleNamespace(n=1, user=np.zeros(1, int), consumed_item=np.zeros(1, int))
     with pytest.raises(ValueError, match="expected a decay in"):
         consumption_exposure(traj, 1, decay)  # type: ignore[arg-type]
 

@@ -29,7 +29,7 @@ from ltvrec.simulators import (
     known_world_catalog,
     simulate_log,
 )
-from ltvrec.simulators.base import SimState
+from ltvrec.simulators.base import SimState, UserSimulator
 from ltvrec.simulators.components import (
     ChoiceParams,
     LeaveModel,
@@ -196,8 +196,11 @@ def test_no_click_leave_sets_the_session_clock(
     assert FittedSimulator.load(sim.save(tmp_path / "sim")).no_click_leave == 1.0
     catalog = known_world_catalog(world.items.titles, world.items.price)
     log = InteractionLog.from_frame(_frame(click=[0, 1, 0, 1]))
-    for bad in (FitConfig(no_click_leave=0.0), FitConfig(organic=True)):
-        with pytest.raises(ConfigError, match="is for consumption-only logs"):
+    for bad, says in (
+        (FitConfig(no_click_leave=0.0), "is for consumption-only logs"),
+        (FitConfig(organic=True), "no consumption outside them"),
+    ):
+        with pytest.raises(ConfigError, match=says):
             fit_simulator(log, catalog, world.item_embeddings, bad)
     with pytest.raises(ConfigError, match="no_click_leave must be in"):
         FitConfig(no_click_leave=1.5)
@@ -236,17 +239,56 @@ def test_organic_consumption_makes_every_request_one(ml100k: Dataset, tmp_path: 
         if state.n == 0:
             break
     assert organic > 0.5 * requests  # random slates are seldom taken from
-    # A log simulated from it records impressions: the OPE report's refits drop the clock.
+    with pytest.raises(ConfigError, match="set one of them"):
+        FitConfig(organic=True, no_click_leave=0.0)
+    _check_organic_log(sim)
+
+
+class _Recorder:
+    """Random slates; keeps the state each request was served in, in call order."""
+
+    name = "random"
+
+    def __init__(self) -> None:
+        self.obs: list[np.ndarray] = []
+        self.consumed: list[np.ndarray] = []
+
+    def act(self, sim: UserSimulator, state: SimState, rng: np.random.Generator) -> np.ndarray:
+        assert state.consumed is not None
+        self.obs.append(state.obs.copy())
+        self.consumed.append(state.consumed.copy())
+        return RandomPolicy().act(sim, state, rng)
+
+
+def _check_organic_log(sim: FittedSimulator) -> None:
+    """A log drawn from an organic simulator records its organic consumptions, so its
+    replay gives every request the state (and consumed items) the user was served in;
+    without the organic columns it would not. The OPE report's refits on such a log
+    draw organic consumptions; fitting one without them is refused."""
+    from ltvrec.offline import replay
     from ltvrec.ope_report import refit_ensemble
     from ltvrec.simulators.logs import simulate_log
 
-    logged = simulate_log(sim, RandomPolicy(), 40, seed=0)
+    recorder = _Recorder()
+    # One user per batch: the policy sees users in turn, as the replay orders them.
+    logged = simulate_log(sim, recorder, 12, seed=0, batch_size=1)
+    assert logged.has_organic and not logged.consumption_only
     ids = np.arange(sim.n_items)
     catalog = ItemCatalog.from_frame(pd.DataFrame({"item_id": ids, "text": ids.astype(str)}))
+    served = np.concatenate(recorder.obs)
+    req = replay(logged, catalog, sim.state_encoder, sim.slate_size, consumed=True)
+    assert req.consumed is not None and len(served) == len(req.state)
+    np.testing.assert_allclose(req.state, served, atol=1e-4)  # timestamps round to ns
+    assert np.array_equal(req.consumed, np.concatenate(recorder.consumed))
+    stripped = InteractionLog.from_frame(
+        logged.frame.drop(columns=["organic_item_id", "organic_reward"])
+    )
+    blind = replay(stripped, catalog, sim.state_encoder, sim.slate_size)
+    assert np.abs(blind.state - served).max() > 0.1
     members = refit_ensemble(logged, catalog, sim, 2, seed=0)
-    assert not logged.consumption_only and not any(m.organic for m in members)
-    with pytest.raises(ConfigError, match="set one of them"):
-        FitConfig(organic=True, no_click_leave=0.0)
+    assert all(m.organic for m in members)
+    with pytest.raises(ConfigError, match="set organic=true"):
+        fit_simulator(logged, catalog, sim.item_embeddings, FitConfig(epochs=1, min_steps=0))
 
 
 def _frame(**overrides: object) -> pd.DataFrame:

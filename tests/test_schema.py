@@ -129,6 +129,81 @@ INVALID = [
     ),
 ]
 
+# Requests 2 and 4 (rows 3-4, 7-8) have no click: the organic columns may name an item there.
+_NO = None
+ORGANIC_OK = [_NO, _NO, 1, 1, _NO, _NO, 2, 2]
+ORGANIC_REWARD = [0, 0, 4, 4, 0, 0, 3, 3]
+INVALID += [
+    (
+        "organic item without its reward",
+        _with(organic_item_id=ORGANIC_OK),
+        False,
+        "organic_reward",
+        None,
+        "come together",
+    ),
+    (
+        "organic item at a clicked request",
+        _with(
+            organic_item_id=[3, 3, 1, 1, _NO, _NO, 2, 2], organic_reward=[1, 1, 4, 4, 0, 0, 3, 3]
+        ),
+        False,
+        "organic_item_id",
+        1,
+        "a click and an organic consumption",
+    ),
+    (
+        "organic item varies in request",
+        _with(organic_item_id=[_NO, _NO, 1, 3, _NO, _NO, 2, 2], organic_reward=ORGANIC_REWARD),
+        False,
+        "organic_item_id",
+        3,
+        "more than one organic_item_id",
+    ),
+    (
+        "organic reward without an item",
+        _with(organic_item_id=ORGANIC_OK, organic_reward=[0, 0, 4, 4, 5, 5, 3, 3]),
+        False,
+        "organic_reward",
+        5,
+        "a reward without an organic_item_id",
+    ),
+    (
+        "organic reward NaN",
+        _with(organic_item_id=ORGANIC_OK, organic_reward=[0, 0, np.nan, np.nan, 0, 0, 3, 3]),
+        False,
+        "organic_reward",
+        3,
+        "not a finite number",
+    ),
+    (
+        "organic item unknown",
+        _with(organic_item_id=[_NO, _NO, 9, 9, _NO, _NO, 2, 2], organic_reward=ORGANIC_REWARD),
+        True,
+        "organic_item_id",
+        3,
+        "not in the catalog",
+    ),
+]
+
+
+def test_organic_columns_are_one_consumption_per_request() -> None:
+    """Valid organic columns keep integer ids (nullable), a reward of 0 where no item
+    was consumed (empty cells read as 0), and say the log has them."""
+    frame = _with(organic_item_id=ORGANIC_OK, organic_reward=[np.nan, np.nan, 4, 4, 0, 0, 3, 3])
+    log = InteractionLog.from_frame(frame, ItemCatalog.from_frame(tiny_catalog_frame()))
+    f = log.frame.drop_duplicates("request_id").set_index("request_id")
+    assert log.has_organic and not InteractionLog.from_frame(tiny_log_frame()).has_organic
+    assert f["organic_item_id"].dtype == "Int64"
+    assert f["organic_item_id"].isna().tolist() == [True, False, True, False]
+    assert f["organic_reward"].tolist() == [0.0, 4.0, 0.0, 3.0]
+    text = InteractionLog.from_frame(
+        frame.assign(
+            item_id=frame["item_id"].astype(str), organic_item_id="a", organic_reward=1.0, click=0
+        )
+    )
+    assert set(text.frame["organic_item_id"]) == {"a"}
+
 
 @pytest.mark.parametrize(
     ("frame", "with_catalog", "column", "row", "fragment"),
