@@ -52,6 +52,7 @@ def _fit_choice(
     history: np.ndarray | None = None,
     extra: np.ndarray | None = None,
     ignore: np.ndarray | None = None,
+    unavailable: np.ndarray | None = None,
 ) -> tuple[ChoiceParams, dict[str, Any]]:
     """Fit the two-tower choice model on standardised states ``x``.
 
@@ -64,6 +65,10 @@ def _fit_choice(
             residual interest); their weights come back as ``info["extra_wq"]`` ``[e, h]``.
         ignore: ``[S]`` bool, state columns neither the user tower nor the no-click
             utility reads (``cfg.choice_ignore``; their weights are 0).
+        unavailable: ``[R, K]`` bool, shown items the user could not choose (consumed
+            before, where repeats are forbidden): out of the choice set, as in the
+            simulator. Without it a logging policy that keeps showing consumed items
+            teaches the model that they, and items like them, are not wanted.
     """
     import torch
 
@@ -95,6 +100,19 @@ def _fit_choice(
         rows = np.flatnonzero(traj.clicked_item >= 0)
     else:
         rows = np.arange(traj.n)
+        out_of_set = traj.slates < 0
+        if unavailable is not None:  # a clicked item stays choosable, whatever the log says
+            clicked = traj.clicked_position[:, None] == np.arange(k_log)[None, :]
+            out_of_set = out_of_set | (unavailable & ~clicked)
+        out_t = torch.as_tensor(out_of_set)
+        # Start the no-click utility at the log's no-click share, items at 0: an item the
+        # fit seldom sees then stays at the level of an average shown item. (At 0, every
+        # item starts far above it, and the ones the log seldom shows stay there: a
+        # policy that shows them looks far better than it is.)
+        choosable = (~out_of_set).sum(axis=1)
+        p0 = float(np.clip((traj.clicked_position < 0).mean(), 1e-3, 1 - 1e-3))
+        with torch.no_grad():
+            nc.bias.fill_(float(np.log(max(choosable.mean(), 1.0) * p0 / (1 - p0))))
     losses = []
     per_epoch = -(-len(rows) // cfg.batch_size)
     epochs = max(cfg.epochs, -(-cfg.min_steps // max(per_epoch, 1)))
@@ -115,11 +133,9 @@ def _fit_choice(
                 logits = torch.einsum("bh,bnh->bn", qb, v(emb[ct])) + bias[ct]
                 target = torch.zeros(len(idx), dtype=torch.long)
             else:
-                sl = torch.as_tensor(traj.slates[idx])
-                shown = sl >= 0
-                safe = sl.clamp(min=0)
+                safe = torch.as_tensor(traj.slates[idx]).clamp(min=0)
                 u = torch.einsum("bh,bkh->bk", qb, v(emb[safe])) + bias[safe] + pos[:k_log]
-                u = u.masked_fill(~shown, -1e9)
+                u = u.masked_fill(out_t[idx], -1e9)
                 logits = torch.cat([nc(xt[idx]), u], dim=1)
                 target = torch.as_tensor(traj.clicked_position[idx] + 1)
             loss = torch.nn.functional.cross_entropy(logits, target)

@@ -145,6 +145,9 @@ def _choice_metrics(
         return out
     slates = traj.slates[rows]
     shown = slates >= 0
+    if not sim.allow_repeats:  # consumed items are out of the choice set, as in the simulator
+        clicked = np.arange(slates.shape[1])[None, :] == traj.clicked_position[rows, None]
+        shown = shown & ~(traj.consumed_in_slate()[rows] & ~clicked)
     safe = np.maximum(slates, 0)
     target = traj.clicked_position[rows] + 1
     for name, s in (("model", sim), ("popularity", pop_sim)):

@@ -490,6 +490,10 @@ def fit_simulator(
     for name, cols in layout.blocks.items():
         history[cols] = name in ("interest", "last_item") or name.startswith("recent_items@")
     ignore = layout.mask(cfg.choice_ignore)
+    repeat_share = _repeat_share(traj)
+    allow_repeats = cfg.repeats == "allow" or (cfg.repeats == "auto" and repeat_share > 0)
+    # The simulator takes consumed items out of the choice set; so does the fit.
+    unavailable = None if allow_repeats or consumption_only else traj.consumed_in_slate()
     residual = None
     if cfg.choice_history == "residual":
         if consumption_only:
@@ -498,11 +502,22 @@ def fit_simulator(
                 "consumption-only log has no unclicked impressions (use 'consumed')",
                 column="click",
             )
-        base, _ = _fit_choice(traj, xb, emb, cfg, False, k_sim, history, ignore=ignore)
+        base, _ = _fit_choice(
+            traj, xb, emb, cfg, False, k_sim, history, ignore=ignore, unavailable=unavailable
+        )
         res = replay_residuals(traj, xb, base, emb, cfg.residual_decay)
         res_std = Standardizer.fit(res)
         choice, choice_info = _fit_choice(
-            traj, xb, emb, cfg, False, k_sim, history, extra=res_std(res), ignore=ignore
+            traj,
+            xb,
+            emb,
+            cfg,
+            False,
+            k_sim,
+            history,
+            extra=res_std(res),
+            ignore=ignore,
+            unavailable=unavailable,
         )
         weights = choice_info.pop("extra_wq")
         # The residual's mean goes into the query bias: its own term is 0 at no residual.
@@ -510,14 +525,20 @@ def fit_simulator(
         residual = ResidualInterest(base, weights, res_std.std, cfg.residual_decay)
     else:
         choice, choice_info = _fit_choice(
-            traj, xb, emb, cfg, consumption_only, k_sim, history, ignore=ignore
+            traj,
+            xb,
+            emb,
+            cfg,
+            consumption_only,
+            k_sim,
+            history,
+            ignore=ignore,
+            unavailable=unavailable,
         )
     reward = _fit_reward(traj, xb, emb, cfg)
     duration = _duration_baseline(traj, std, layout, cfg)
     leave = _fit_leave(traj, xa, cfg, layout.mask(cfg.leave_ignore), duration)
     ret, ret_info = _fit_return(traj, xa, cfg, layout.mask(cfg.return_ignore))
-    repeat_share = _repeat_share(traj)
-    allow_repeats = cfg.repeats == "allow" or (cfg.repeats == "auto" and repeat_share > 0)
     starts = np.r_[0, np.flatnonzero(traj.session_end)[:-1] + 1]
     longest = int((np.flatnonzero(traj.session_end) - starts + 1).max())
     assumptions = []

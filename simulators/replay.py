@@ -71,6 +71,22 @@ class Trajectories:
             return self.reward
         return np.where(self.clicked_item >= 0, self.reward, self.organic_reward)
 
+    def consumed_in_slate(self) -> np.ndarray:
+        """``[R, K]`` bool: the slate's item was consumed by the same user at an earlier
+        request (False where nothing was shown). Where repeats are forbidden such an item
+        could not be chosen, and a choice model fitted on the log must know it."""
+        item = self.consumed_item
+        rows = np.flatnonzero(item >= 0)  # sorted by user, then time
+        if len(rows) == 0:
+            return np.zeros(self.slates.shape, dtype=bool)
+        n_items = int(max(self.slates.max(), item.max())) + 1
+        keys = self.user[rows].astype(np.int64) * n_items + item[rows]
+        pairs, first = np.unique(keys, return_index=True)  # each pair's first consumption
+        wanted = self.user[:, None].astype(np.int64) * n_items + np.maximum(self.slates, 0)
+        at = np.minimum(np.searchsorted(pairs, wanted), len(pairs) - 1)
+        found = (self.slates >= 0) & (pairs[at] == wanted)
+        return found & (rows[first][at] < np.arange(self.n)[:, None])
+
 
 def replay_log(
     log: InteractionLog, catalog: ItemCatalog, encoder: UserStateEncoder
