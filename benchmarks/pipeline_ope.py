@@ -32,6 +32,7 @@ def main() -> None:
     for name, row in report["policies"].items():
         truth = row["truth"]["value"]
         read = row["recommended"]["estimator"]
+        guess = " (a guess)" if row["recommended"].get("guess") else ""
 
         def show(e: dict, t: float = truth) -> str:
             miss = "" if e["ci"][0] <= t <= e["ci"][1] else " (miss)"
@@ -39,7 +40,7 @@ def main() -> None:
 
         mb = row["estimates"]["model-based"]
         print(
-            f"| {name} | {read} {show(row['estimates'][read])} | {show(mb)} | {truth:.1f} | "
+            f"| {name} | {read}{guess} {show(row['estimates'][read])} | {show(mb)} | {truth:.1f} | "
             f"{mb['value'] / truth - 1:+.0%} |"
         )
 

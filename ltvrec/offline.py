@@ -271,7 +271,8 @@ def model_based(
     (:func:`ltvrec.simulators.ensemble.fit_ensemble`), on the same ``n_users`` fresh
     users. Point: the members' mean; interval: ``mean +- t_{K-1} sd``, ``sd`` the
     members' spread (the fit's sampling noise; the bootstrap's normal interval) with
-    the simulation's own Monte Carlo error added in quadrature. It needs no
+    the simulation's own Monte Carlo error added in quadrature. ``params`` keep the
+    members' values and their users' mean sessions (``members_sessions_per_user``). It needs no
     propensities and no support, and it is only as right as the fitted model's form:
     the interval omits the model's misspecification (docs/ope.md measures it).
 
@@ -293,6 +294,7 @@ def model_based(
 
     runs = [evaluate(m, seen(m), n_users, seed=seed) for m in members]
     values = np.array([r.value[0] for r in runs])
+    sessions = [float(r.sessions.mean()) for r in runs]  # how, beside how much
     mc = np.array([r.returns.std(ddof=1) / np.sqrt(len(r.returns)) for r in runs])
     k = len(values)
     sd = float(np.sqrt(values.var(ddof=1) + np.mean(mc**2)))
@@ -301,7 +303,8 @@ def model_based(
     return Estimate(
         mean, sd, (mean - half, mean + half), 1 - alpha,
         f"ensemble of {k} fits (t interval)", n_users, float(n_users), float("nan"),
-        "ModelBased", {"members": values.tolist()}, (mean - half, mean + half),
+        "ModelBased", {"members": values.tolist(), "members_sessions_per_user": sessions},
+        (mean - half, mean + half),
     )  # fmt: skip
 
 

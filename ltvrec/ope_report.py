@@ -42,6 +42,28 @@ LOW_ESS = 0.1  # warn below this share of users
 HEAVY_WEIGHT = 0.05  # warn when one user carries more than this share of the weight
 WEAK_REWARD_R2 = 0.05
 WEAK_BELLMAN_R2 = 0.5
+MEMBERS_SESSIONS_APART = 2.0
+"""The model-based estimate's members disagree on how a policy's users behave when their
+mean sessions per user differ by more than this factor (whatever their values say)."""
+
+
+def members_disagree(estimate: dict[str, Any]) -> str | None:
+    """A sentence when the model-based estimate's members (an estimate as a dict) give
+    the policy's users sessions per user more than :data:`MEMBERS_SESSIONS_APART` times
+    apart: the log does not pin down how its users behave, even where the members'
+    values agree. None otherwise, or without the members' sessions."""
+    sessions = estimate.get("params", {}).get("members_sessions_per_user")
+    if (
+        not sessions
+        or min(sessions) <= 0
+        or max(sessions) / min(sessions) <= MEMBERS_SESSIONS_APART
+    ):
+        return None
+    return (
+        f"the refitted simulators disagree on how its users behave ({min(sessions):.1f} to "
+        f"{max(sessions):.1f} sessions per user): the log does not pin them down, and the "
+        "model-based value is a guess"
+    )
 
 
 def warnings_for(result: PolicyResult, n_users: int, has_pscore: bool) -> list[str]:
@@ -97,6 +119,10 @@ def warnings_for(result: PolicyResult, n_users: int, has_pscore: bool) -> list[s
             "bootstrap interval (the full-data fit and the resampled ones disagree, e.g. a "
             "near-singular FQE system); read neither the value nor the interval."
         )
+    if "model-based" in e:
+        apart = members_disagree(e["model-based"].to_dict())
+        if apart:
+            out.append(f"Model-based: {apart}.")
     if "fqe" in e and "weighted-dr" in e:
         a, b = e["fqe"].ci, e["weighted-dr"].ci
         if a[1] < b[0] or b[1] < a[0]:
@@ -121,6 +147,10 @@ def recommend(row: dict[str, Any], n_users: int) -> dict[str, str | None]:
        the fit's sampling noise, not the model's misspecification);
     3. otherwise FQE when its Bellman fit is not poor;
     4. otherwise nothing: the log cannot answer for this policy.
+
+    A model-based pick whose members disagree on how the policy's users behave
+    (:func:`members_disagree`) says so (``guess``: the sentence; added after the
+    coverage study, which did not measure it).
     """
     e = row["estimates"]
     ess = min((v["ess"] for k, v in e.items() if k in IS_FAMILY), default=0.0)
@@ -145,7 +175,10 @@ def recommend(row: dict[str, Any], n_users: int) -> dict[str, str | None]:
         mb = e["model-based"]["ci"]
         if fqe is not None and (fqe["ci"][1] < mb[0] or mb[1] < fqe["ci"][0]):
             reason += "; FQE disagrees with it (intervals do not overlap): treat both as guesses"
-        return {"estimator": "model-based", "reason": reason}
+        apart = members_disagree(e["model-based"])
+        if apart:
+            reason += f"; {apart}"
+        return {"estimator": "model-based", "reason": reason, "guess": apart}
     q = row.get("fqe_quality")
     if "fqe" in e and q is not None and q["bellman_r2"] >= WEAK_BELLMAN_R2:
         return {

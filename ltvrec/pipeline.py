@@ -336,7 +336,8 @@ def _ope_lines(ope: dict[str, Any] | None) -> list[str]:
         "The log is drawn from the fitted simulator, so its own on-policy value is the truth "
         'here; "(miss)" marks an interval that excludes it. "Read" is the report\'s '
         "recommended estimate; \"model's opinion\" marks a policy the log's importance "
-        "weights cannot vouch for (its reason is in the OPE report).",
+        'weights cannot vouch for (its reason is in the OPE report), "a guess" one whose '
+        "refitted simulators also disagree on how its users behave.",
         "",
         "| policy | read | weighted DR | FQE | model-based | simulator's own value |",
         "|---|---|---|---|---|---|",
@@ -353,6 +354,8 @@ def _ope_lines(ope: dict[str, Any] | None) -> list[str]:
         read = rec.get("estimator") or "none: the log cannot answer"
         if rec.get("estimator") == "model-based":
             read = "model-based (model's opinion)"
+            if rec.get("guess"):
+                read = "model-based (a guess: its simulators disagree on the users)"
         t = row["truth"]
         lines.append(f"| {name} | {read} | {' | '.join(cells)} | {t['value']:.1f} |")
     n_warn = sum(len(r["warnings"]) for r in ope["policies"].values())

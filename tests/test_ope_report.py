@@ -120,6 +120,22 @@ def test_recommendation_rule(row: dict, read: str | None, fragment: str) -> None
     assert rec["estimator"] == read and fragment in str(rec["reason"])
 
 
+@pytest.mark.parametrize(("sessions", "guess"), [([4.4, 36.7, 14.7], True), ([2.1, 3.5], False)])
+def test_model_based_pick_says_when_its_members_disagree_on_the_users(
+    sessions: list[float], guess: bool
+) -> None:
+    """Members whose users' sessions per user are more than 2x apart make the
+    model-based pick a guess, said in the reason, whatever their values say."""
+    from ltvrec.ope_report import recommend
+
+    row = _row(50, 0.9, 0.9, True)
+    row["estimates"]["model-based"]["params"] = {"members_sessions_per_user": sessions}
+    rec = recommend(row, 1000)
+    assert rec["estimator"] == "model-based"
+    assert bool(rec["guess"]) is guess
+    assert ("4.4 to 36.7 sessions per user" in str(rec["reason"])) is guess
+
+
 def test_replay_refuses_a_log_with_another_slate_size() -> None:
     world = KnownWorld(KnownWorldConfig(slate_size=3))
     log = simulate_log(world, PlackettLucePolicy(world.logging_scores(), 3), 5, seed=0)
