@@ -29,7 +29,9 @@ def describe_log(log: InteractionLog, catalog: ItemCatalog | None = None) -> dic
     censored count), ``click_rate`` (per shown item), ``reward`` (mean, std, min, max,
     quantiles, and value counts when there are at most 20 distinct values),
     ``time_span`` (first, last, days), ``propensity_coverage`` (share of rows with each
-    propensity column), ``consumption_only``, ``catalog_items``, ``session_gap``.
+    propensity column), ``consumption_only``, ``catalog_items``, ``session_gap``, and for
+    logs with the organic columns ``organic_consumptions`` (requests with a consumption
+    outside the slate: count, share of requests, mean reward).
     """
     f = log.frame
     sizes = f.groupby("request_id").size().to_numpy()
@@ -50,6 +52,17 @@ def describe_log(log: InteractionLog, catalog: ItemCatalog | None = None) -> dic
         counts = pd.Series(reward).value_counts().sort_index()
         reward_summary["counts"] = {f"{k:g}": int(v) for k, v in counts.items()}
     first, last = f["timestamp"].min(), f["timestamp"].max()
+    organic: dict[str, Any] = {}
+    if log.has_organic:
+        per_request = f.drop_duplicates("request_id")
+        took = per_request["organic_item_id"].notna().to_numpy()
+        organic["organic_consumptions"] = {
+            "requests": int(took.sum()),
+            "share": float(took.mean()),
+            "mean_reward": float(per_request["organic_reward"].to_numpy()[took].mean())
+            if took.any()
+            else float("nan"),
+        }
     return {
         "rows": len(f),
         "users": log.n_users,
@@ -79,4 +92,5 @@ def describe_log(log: InteractionLog, catalog: ItemCatalog | None = None) -> dic
         },
         "propensity_coverage": {c: float(c in f.columns) for c in PSCORE_COLUMNS},
         "consumption_only": log.consumption_only,
+        **organic,
     }

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from conftest import tiny_catalog_frame, tiny_log_frame
 
-from ltvrec.interactions import InteractionLog, ItemCatalog, LogValidationError
+from ltvrec.interactions import InteractionLog, ItemCatalog, LogValidationError, describe_log
 
 
 def test_valid_log_is_typed_sorted_and_sessioned() -> None:
@@ -197,6 +197,9 @@ def test_organic_columns_are_one_consumption_per_request() -> None:
     assert f["organic_item_id"].dtype == "Int64"
     assert f["organic_item_id"].isna().tolist() == [True, False, True, False]
     assert f["organic_reward"].tolist() == [0.0, 4.0, 0.0, 3.0]
+    summary = describe_log(log)["organic_consumptions"]
+    assert summary == {"requests": 2, "share": 0.5, "mean_reward": 3.5}
+    assert "organic_consumptions" not in describe_log(InteractionLog.from_frame(tiny_log_frame()))
     text = InteractionLog.from_frame(
         frame.assign(
             item_id=frame["item_id"].astype(str), organic_item_id="a", organic_reward=1.0, click=0
