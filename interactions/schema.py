@@ -482,18 +482,7 @@ def _check_organic(frame: pd.DataFrame) -> None:
             row=_first_row(stray),
         )
     for name in ORGANIC_COLUMNS:
-        per_request = frame.groupby("request_id", sort=False)[name].transform(
-            "nunique", dropna=False
-        )
-        differs = per_request.to_numpy() > 1
-        if differs.any():
-            row = _first_row(differs)
-            raise LogValidationError(
-                f"request {_show(frame['request_id'].iloc[row - 1])} has more than one "
-                f"{name}; it belongs to the whole request",
-                column=name,
-                row=row,
-            )
+        _check_constant_within_request(frame, name)
     clicked = frame.groupby("request_id", sort=False)["click"].transform("max").to_numpy() == 1
     both = has & clicked
     if both.any():
@@ -510,8 +499,10 @@ def _check_constant_within_request(frame: pd.DataFrame, name: str) -> None:
     first = frame.groupby("request_id", sort=False)[name].transform("first")
     if name == "pscore":
         differs = ~np.isclose(first.to_numpy(), frame[name].to_numpy(), rtol=1e-9, atol=0.0)
-    else:
-        differs = (first != frame[name]).to_numpy()
+    else:  # an empty cell (organic_item_id) differs from a value, not from another empty one
+        empty = frame[name].isna().to_numpy()
+        same = (first == frame[name]).fillna(False).to_numpy(dtype=bool)
+        differs = ~(same | (empty & first.isna().to_numpy()))
     if differs.any():
         row = _first_row(differs)
         raise LogValidationError(

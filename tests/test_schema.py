@@ -157,6 +157,16 @@ INVALID += [
         _with(organic_item_id=[_NO, _NO, 1, 3, _NO, _NO, 2, 2], organic_reward=ORGANIC_REWARD),
         False,
         "organic_item_id",
+        4,
+        "more than one organic_item_id",
+    ),
+    (
+        "organic item on part of a request",
+        _with(
+            organic_item_id=[_NO, _NO, _NO, 1] + [_NO] * 4, organic_reward=[0, 0, 0, 4] + [0] * 4
+        ),
+        False,
+        "organic_item_id",
         3,
         "more than one organic_item_id",
     ),
