@@ -120,8 +120,9 @@ def summarize(paths: list[str]) -> str:
             results.setdefault((target, est), []).extend(rows)
         for target, rows in part["diagnostics"].items():
             diagnostics.setdefault(target, []).extend(rows)
+    guesses = guess_table(truth, results)
     if not diagnostics:  # an --only-model-based study: no recommendation to apply
-        return table(truth, results)
+        return table(truth, results) + ("\n\n" + guesses if guesses else "")
     lines = [table(truth, results), "", "| target | recommended (share of replicates) | "
              "coverage of the recommended estimate | no answer |", "|---|---|---|---|"]  # fmt: skip
     for target, diags in diagnostics.items():
@@ -138,6 +139,8 @@ def summarize(paths: list[str]) -> str:
                 hits += lo <= truth[target] <= hi
         share = ", ".join(f"{k} {v / len(diags):.0%}" for k, v in sorted(picks.items()))
         lines.append(f"| {target} | {share} | {hits / len(diags):.2f} | {none / len(diags):.0%} |")
+    if guesses:
+        lines += ["", guesses]
     return f"{sum(len(v) for v in diagnostics.values()) // len(diagnostics)} replicates\n" + (
         "\n".join(lines)
     )
@@ -263,8 +266,30 @@ def true_value(world: KnownWorld, target: ScoredPolicy, users: int) -> float:
 
 
 def estimate_row(e: Any) -> dict[str, Any]:
-    return {"value": e.value, "ci": list(e.ci), "normal_ci": list(e.normal_ci), "ess": e.ess,
-            "n": e.n}  # fmt: skip
+    row = {"value": e.value, "ci": list(e.ci), "normal_ci": list(e.normal_ci), "ess": e.ess,
+           "n": e.n}  # fmt: skip
+    sessions = e.params.get("members_sessions_per_user")
+    if sessions is not None:  # what the report's guess rule reads
+        row["params"] = {"members_sessions_per_user": [float(x) for x in sessions]}
+    return row
+
+
+def guess_table(truth: dict[str, float], results: dict[tuple[str, str], list[Any]]) -> str:
+    """Per target, how often the report would call the model-based value a guess (its
+    members' sessions per user too far apart), and the interval's coverage with and
+    without that flag."""
+    from ltvrec.ope_report import members_disagree
+
+    lines = ["| target | called a guess | coverage, called a guess | coverage, not |",
+             "|---|---|---|---|"]  # fmt: skip
+    for (target, est), rows in results.items():
+        if est != "model-based" or not all("params" in r for r in rows):
+            continue
+        flag = np.array([members_disagree(r) is not None for r in rows])
+        hit = np.array([r["ci"][0] <= truth[target] <= r["ci"][1] for r in rows])
+        cov = [f"{hit[m].mean():.2f} ({m.sum()})" if m.any() else "-" for m in (flag, ~flag)]
+        lines.append(f"| {target} | {flag.mean():.0%} | {cov[0]} | {cov[1]} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def reused_part(args: argparse.Namespace) -> dict[str, Any]:
