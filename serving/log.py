@@ -3,13 +3,15 @@ the interaction schema, so tomorrow's OPE and simulator fit read today's serving
 
 Files are CSV (``served-000001.csv``, ...) with one row per shown item (``event =
 served``: click 0, reward 0, the exact propensities, the policy and the catalog version
-it was drawn from) or per feedback event (``event = feedback``: the clicked position,
-its click and reward). Each record is written and
-flushed (``fsync=True`` also forces it to disk) before the request is acknowledged, so
-a crash of the service loses no acknowledged request. A file is closed and the next one
-started once it passes ``max_bytes``.
+it was drawn from), per feedback event (``event = feedback``: the clicked position,
+its click and reward) or per organic consumption (``event = organic``: an item the user
+consumed outside the slate after the request, and its reward; no position). Each record
+is written and flushed (``fsync=True`` also forces it to disk) before the request is
+acknowledged, so a crash of the service loses no acknowledged request. A file is closed
+and the next one started once it passes ``max_bytes``.
 
-:func:`read_served_log` joins feedback onto the served rows and returns a validated
+:func:`read_served_log` joins feedback (and organic consumptions, as the log schema's
+``organic_item_id`` and ``organic_reward``) onto the served rows and returns a validated
 :class:`~ltvrec.interactions.InteractionLog` and the bundle's catalog;
 :func:`write_log_folder` writes them as a log folder that ``ltvrec ope`` and ``ltvrec
 sim fit`` read.
@@ -18,6 +20,7 @@ sim fit`` read.
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import threading
 from pathlib import Path
@@ -27,6 +30,8 @@ import numpy as np
 import pandas as pd
 
 from ltvrec.interactions import InteractionLog, ItemCatalog, write_catalog, write_log
+
+logger = logging.getLogger(__name__)
 
 COLUMNS = (
     "event",
@@ -124,6 +129,15 @@ class ServedLog:
             ]
         )  # fmt: skip
 
+    def organic(
+        self, request_id: str, user_id: Any, timestamp: float, item_id: Any, reward: float
+    ) -> None:
+        """An item the user consumed outside the slate of a served request."""
+        self._write(
+            [["organic", request_id, user_id, repr(float(timestamp)), "", item_id, "", 1,
+              repr(float(reward)), "", "", "", "", ""]]
+        )  # fmt: skip
+
     def close(self) -> None:
         with self._lock:
             self._file.close()
@@ -132,7 +146,10 @@ class ServedLog:
 def read_served_log(folder: str | Path, catalog: ItemCatalog) -> InteractionLog:
     """The served slates with their feedback joined (clicks: max, rewards: sum per
     position), validated in the interaction schema. Feedback for a request the log does
-    not hold is dropped (a truncated file, another service's request)."""
+    not hold is dropped (a truncated file, another service's request). Organic
+    consumptions become the request's ``organic_item_id`` and ``organic_reward``; a
+    request keeps its first, and none where the slate got a click (each dropped one is
+    counted in a warning)."""
     files = sorted(Path(folder).glob("served-*.csv"))
     if not files:
         raise FileNotFoundError(f"no served-*.csv files in {folder}: is it a served log?")
@@ -147,11 +164,15 @@ def read_served_log(folder: str | Path, catalog: ItemCatalog) -> InteractionLog:
     agg = fb.groupby(["request_id", "position"]).agg(
         click=("click", "max"), reward=("reward", "sum")
     )
+    served["position"] = served["position"].astype(int)  # organic rows leave it empty
     served = served.drop(columns=["click", "reward"]).join(agg, on=["request_id", "position"])
     served["click"] = served["click"].fillna(0).astype(int)
     served["reward"] = served["reward"].fillna(0.0)
     served["timestamp"] = pd.to_datetime(served["timestamp"], unit="s", utc=True)
     served["item_id"] = _like(served["item_id"], catalog.frame["item_id"])
+    organic = frame[frame["event"] == "organic"]
+    if not organic.empty:
+        served = _join_organic(served, organic, catalog)
     if served["session_id"].isna().all():
         served = served.drop(columns=["session_id"])
     if served["pscore_item_position"].isna().any():
@@ -163,6 +184,31 @@ def read_served_log(folder: str | Path, catalog: ItemCatalog) -> InteractionLog:
 def _like(values: pd.Series, reference: pd.Series) -> pd.Series:
     """Item ids read back from CSV, cast to the catalog's id type."""
     return values.astype(reference.dtype) if reference.dtype.kind in "iu" else values.astype(str)
+
+
+def _join_organic(
+    served: pd.DataFrame, organic: pd.DataFrame, catalog: ItemCatalog
+) -> pd.DataFrame:
+    """``served`` with each request's organic consumption (its first; none where the
+    slate got a click) as ``organic_item_id`` (empty: none) and ``organic_reward``."""
+    clicked = served.groupby("request_id")["click"].max()
+    organic = organic[organic["request_id"].isin(served["request_id"])]
+    first = organic.drop_duplicates("request_id", keep="first").set_index("request_id")
+    first = first[clicked.reindex(first.index).fillna(0).to_numpy() == 0]
+    dropped = len(organic) - len(first)
+    if dropped:
+        logger.warning(
+            f"{dropped} organic consumption(s) dropped: a request keeps one consumption "
+            "(a click in its slate, else its first organic item)"
+        )
+    ids = catalog.frame["item_id"]
+    item = served["request_id"].map(first["item_id"])
+    if ids.dtype.kind in "iu":
+        served["organic_item_id"] = item.astype("Int64")
+    else:
+        served["organic_item_id"] = item.where(item.isna(), item.astype(str))
+    served["organic_reward"] = served["request_id"].map(first["reward"]).fillna(0.0)
+    return served
 
 
 def bundle_catalog(item_ids: list[Any], texts: list[str]) -> ItemCatalog:

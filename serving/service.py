@@ -7,7 +7,9 @@ Bad input is answered, never crashes the server: malformed JSON, wrong types and
 empty ``user_id`` -> 422 with the field; K out of range, histories over
 ``max_history``, history out of time order -> 422 with a message; bodies over
 ``max_body_bytes`` -> 413; feedback for a request this service did not serve (or has
-forgotten) -> 404. Unknown item ids in a history are ignored (as no consumption) and
+forgotten) -> 404; feedback naming an item that was neither in the slate nor (for an
+organic consumption) in the catalog, or more than one consumption for a request in one
+call -> 422. Unknown item ids in a history are ignored (as no consumption) and
 listed in the response. Every served slate and feedback event is appended to the
 served log before the response is sent, with the catalog version it was drawn from.
 
@@ -86,6 +88,12 @@ class FeedbackEvent(BaseModel):
     position: int | None = None
     click: int = Field(1, ge=0, le=1)
     reward: float = 0.0
+    organic: bool = Field(
+        False,
+        description="The user consumed item_id outside the slate after this request (from "
+        "search, another page), instead of clicking in it: no position, reward the "
+        "user's. Recorded so that tomorrow's replay moves the user's state as it moved.",
+    )
 
 
 class FeedbackRequest(BaseModel):
@@ -134,6 +142,20 @@ class BodyLimit:
                 )
                 return
         await self.app(scope, receive, send)
+
+
+def _organic_event(e: FeedbackEvent, index_of: dict[str, int]) -> tuple[Any, float]:
+    """``(item_id, reward)`` of an organic consumption, or 422 with what is wrong."""
+    if e.position is not None or e.item_id is None:
+        raise HTTPException(
+            422, "an organic consumption names its item_id and has no position (it was not "
+            "in the slate)"
+        )  # fmt: skip
+    if str(e.item_id) not in index_of:
+        raise HTTPException(422, f"organic item {e.item_id!r} is not in the catalog")
+    if e.click != 1:
+        raise HTTPException(422, "an organic event is a consumption: its click is 1")
+    return e.item_id, e.reward
 
 
 def _self_hosted_docs(app: FastAPI) -> None:
@@ -251,8 +273,11 @@ def create_app(
             raise HTTPException(404, f"unknown request_id {req.request_id!r}")
         user, items = known
         keys = [str(i) for i in items]
-        events = []
+        events, organic = [], []
         for e in req.events:
+            if e.organic:
+                organic.append(_organic_event(e, runtime.index_of))
+                continue
             if e.position is not None:
                 if not 0 <= e.position < len(items):
                     raise HTTPException(422, f"position {e.position} is not in the slate")
@@ -262,14 +287,17 @@ def create_app(
             else:
                 raise HTTPException(422, f"item {e.item_id!r} was not in the served slate")
             events.append((pos, items[pos], e.click, e.reward))
-        if log is not None:
-            log.feedback(
-                req.request_id,
-                user,
-                time.time() if req.timestamp is None else req.timestamp,
-                events,
+        if len(organic) > 1 or (organic and any(click for _, _, click, _ in events)):
+            raise HTTPException(
+                422,
+                "a request has at most one consumption: one click in the slate or one organic item",
             )
-        return {"request_id": req.request_id, "recorded": len(events)}
+        if log is not None:
+            now = time.time() if req.timestamp is None else req.timestamp
+            log.feedback(req.request_id, user, now, events)
+            for item, reward in organic:
+                log.organic(req.request_id, user, now, item, reward)
+        return {"request_id": req.request_id, "recorded": len(events) + len(organic)}
 
     if items_token is not None:
         if not items_token.strip():

@@ -229,6 +229,68 @@ def test_recommend_feedback_and_the_served_log(
     np.testing.assert_allclose(mine["pscore_cascade"], out["pscore_cascade"])
 
 
+def test_organic_consumptions_reach_the_served_log(
+    client: tuple[TestClient, Path], world: KnownWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An item consumed outside the slate is recorded with its request; replayed, the
+    user's state moves with it as with a click. A request keeps one consumption."""
+    from ltvrec.simulators.replay import replay_log
+
+    c, log_dir = client
+    outs = [c.post("/v1/recommend", json={"user_id": "u", "timestamp": 100.0 + 10 * i,
+                                           "seed": i}).json() for i in range(3)]  # fmt: skip
+    a, b, _ = (o["request_id"] for o in outs)
+    elsewhere = next(i for i in range(world.n_items) if i not in outs[0]["items"])
+
+    def feedback(request_id: str, *events: dict[str, Any]) -> Any:
+        return c.post("/v1/feedback", json={"request_id": request_id, "events": list(events)})
+
+    organic = {"item_id": elsewhere, "organic": True, "reward": 4.0}
+    assert feedback(a, organic).json()["recorded"] == 1
+    assert feedback(b, {"position": 1, "reward": 1.0}).json()["recorded"] == 1
+    # Later calls that would give a request a second consumption: kept out on reading.
+    assert feedback(a, {**organic, "item_id": outs[0]["items"][0]}).status_code == 200
+    assert feedback(b, organic).status_code == 200
+    catalog = bundle_catalog(list(range(world.n_items)), world.items.titles)
+    with caplog.at_level("WARNING", logger="ltvrec.serving.log"):
+        log = read_served_log(log_dir, catalog)
+    assert "2 organic consumption(s) dropped" in caplog.text
+    assert log.has_organic
+    per_request = log.frame.groupby("request_id", sort=False)[
+        ["organic_item_id", "organic_reward"]
+    ].first()
+    assert per_request.loc[a].tolist() == [elsewhere, 4.0]
+    assert per_request.drop(index=a)["organic_item_id"].isna().all()
+    assert (per_request.drop(index=a)["organic_reward"] == 0.0).all()
+    traj = replay_log(log, catalog, world.state_encoder)
+    assert sorted(traj.consumed_item[traj.consumed_item >= 0].tolist()) == sorted(
+        [elsewhere, outs[1]["items"][1]]
+    )
+
+
+@pytest.mark.parametrize(
+    ("events", "fragment"),
+    [
+        ([{"position": 0, "organic": True}], "names its item_id and has no position"),
+        ([{"organic": True}], "names its item_id and has no position"),
+        ([{"item_id": "no-such-item", "organic": True}], "is not in the catalog"),
+        ([{"item_id": 1, "organic": True, "click": 0}], "its click is 1"),
+        ([{"item_id": 1, "organic": True}, {"item_id": 2, "organic": True}],
+         "at most one consumption"),
+        ([{"item_id": 1, "organic": True}, {"position": 0}], "at most one consumption"),
+    ],
+)  # fmt: skip
+def test_bad_organic_events_are_refused_and_nothing_is_written(
+    client: tuple[TestClient, Path], events: list[dict[str, Any]], fragment: str
+) -> None:
+    c, log_dir = client
+    out = c.post("/v1/recommend", json={"user_id": "u", "timestamp": 100.0}).json()
+    before = "".join(p.read_text() for p in log_dir.glob("served-*.csv"))
+    r = c.post("/v1/feedback", json={"request_id": out["request_id"], "events": events})
+    assert r.status_code == 422 and fragment in r.text, r.text
+    assert "".join(p.read_text() for p in log_dir.glob("served-*.csv")) == before
+
+
 @pytest.mark.parametrize(
     ("path", "payload", "status", "fragment"),
     [
