@@ -123,8 +123,9 @@ def _fit_choice(
             qb = q(xq[idx])  # [B, h]
             # Every item's key once, then the batch's rows of it (the same numbers as
             # projecting the gathered vectors, without projecting an item once per row);
-            # the utilities as a product and a sum, which on CPU is ~4x faster than the
-            # batched matrix product of [B, 1, h] by [B, h, K] (benchmarks/fit_speed.py).
+            # the utilities as a product and a sum rather than a batched matrix product
+            # of [B, 1, h] by [B, h, K], slow on CPU: ~1.5x per step in all
+            # (benchmarks/fit_speed.py).
             keys = v(emb)  # [N, h]
             if consumption_only:
                 cand = np.concatenate(
