@@ -20,6 +20,7 @@ from dataclasses import replace
 
 import torch as th
 from stable_baselines3 import PPO
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from ltvrec.agents import TrainConfig, train
@@ -50,11 +51,13 @@ def main() -> None:
         venv = DummyVecEnv(
             [lambda: RepairDuplicates(SlateRecEnv(world)) for _ in range(args.n_envs)]
         )
-        return PPO(
+        model = PPO(
             "MlpPolicy", venv, n_steps=cfg.n_steps, batch_size=cfg.batch_size,
             n_epochs=cfg.n_epochs, learning_rate=cfg.learning_rate, gamma=cfg.gamma, seed=0,
             device="cpu",
         )  # fmt: skip
+        model.set_logger(Logger(folder=None, output_formats=[]))  # no SB3-* folder in /tmp
+        return model
 
     stock_ppo().learn(total_timesteps=rollout)
     model = stock_ppo()

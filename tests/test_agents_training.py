@@ -122,6 +122,7 @@ def test_cli_train_and_evaluate(tmp_path: Path) -> None:
 def test_slate_policy_on_per_step_candidates() -> None:
     # Dict observations: the item tower reads the candidates' features every step.
     from stable_baselines3 import PPO
+    from stable_baselines3.common.logger import Logger
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     from ltvrec.envs import SlateRecEnv
@@ -132,6 +133,7 @@ def test_slate_policy_on_per_step_candidates() -> None:
         SlateActorCriticPolicy, venv, n_steps=64, batch_size=64, n_epochs=1, seed=0,
         device="cpu", policy_kwargs={"tower_dim": 8, "hidden": [16]},
     )  # fmt: skip
+    model.set_logger(Logger(folder=None, output_formats=[]))  # no SB3-* folder in /tmp
     model.learn(total_timesteps=512)
     obs = venv.reset()
     assert isinstance(obs, dict)

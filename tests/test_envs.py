@@ -155,10 +155,12 @@ def test_duplicate_slates_are_rejected_unless_repaired() -> None:
 @pytest.mark.parametrize("n_candidates", [None, 10])
 def test_stock_sb3_ppo_trains_on_the_env(n_candidates: int | None) -> None:
     from stable_baselines3 import PPO
+    from stable_baselines3.common.logger import Logger
 
     env = RepairDuplicates(gym.make("ltvrec/KnownWorld-v0", **SMALL, n_candidates=n_candidates))
     policy = "MlpPolicy" if n_candidates is None else "MultiInputPolicy"
     model = PPO(policy, env, n_steps=256, batch_size=64, n_epochs=2, seed=0, device="cpu")
+    model.set_logger(Logger(folder=None, output_formats=[]))  # no SB3-* folder in /tmp
     model.learn(total_timesteps=2048)
     assert model.num_timesteps == 2048  # 8 rollouts of 256: every step reached the env
 
