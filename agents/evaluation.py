@@ -44,15 +44,19 @@ def popularity_scores(sim: UserSimulator, n_users: int = 512, seed: int = 0) -> 
 
 
 def paired_comparison(
-    a: list[float] | np.ndarray, b: list[float] | np.ndarray, level: float = 0.95
+    a: list[float] | np.ndarray,
+    b: list[float] | np.ndarray,
+    level: float = 0.95,
+    times: float = 1.0,
 ) -> dict[str, Any]:
-    """Seed-level paired statistics of policy A against B.
+    """Seed-level paired statistics of policy A against ``times`` x B.
 
     ``a[i]`` and ``b[i]`` are the two policies' values on seed ``i`` (same logs, fit,
-    users). Returns the per-seed differences, their mean, the Student-t interval of the
-    mean over seeds (``n - 1`` degrees of freedom), the relative difference of the means,
-    and a verdict: ``"wins"`` when the interval lies above 0, ``"loses"`` when below,
-    ``"not established"`` otherwise (always so with one seed).
+    users). Returns the per-seed differences ``a[i] - times * b[i]``, their mean, the
+    Student-t interval of the mean over seeds (``n - 1`` degrees of freedom), the
+    relative difference of the means, and a verdict: ``"wins"`` when the interval lies
+    above 0, ``"loses"`` when below, ``"not established"`` otherwise (always so with one
+    seed). With ``times=0.9``, "wins" says A earns at least 0.9x B, seed by seed.
 
     >>> r = paired_comparison([3.0, 4.0, 5.0], [1.0, 2.0, 2.0])
     >>> r["differences"], round(r["mean"], 3), r["verdict"]
@@ -65,7 +69,9 @@ def paired_comparison(
         raise ValueError(
             f"expected two equal-length lists of per-seed values, got {a.shape}, {b.shape}"
         )
-    d = a - b
+    if not np.isfinite(times) or times <= 0:
+        raise ValueError(f"times must be a positive number, got {times}")
+    d = a - times * b
     n = len(d)
     mean = float(d.mean())
     if n > 1:
@@ -80,7 +86,8 @@ def paired_comparison(
         "mean": mean,
         "ci": [lo, hi],
         "level": level,
-        "relative": mean / float(b.mean()) if b.mean() != 0 else float("nan"),
+        "relative": mean / float(times * b.mean()) if b.mean() != 0 else float("nan"),
+        "times": times,
         "verdict": verdict,
     }
 

@@ -4,6 +4,9 @@ seeds (same worlds, logs and evaluation users): each ``A`` against ``B``, where 
 
     .venv/bin/python benchmarks/paired_runs.py runs/kw-resid:ppo-fitted \\
         runs/kw-cons-text:ppo-fitted [A B ...]
+
+``--times R`` compares each ``A`` with ``R x B`` (per seed ``A - R B``): "wins" then says
+A earns at least R times B, seed by seed.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ def per_seed(spec: str) -> list[float]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("pairs", nargs="+", help="A B [A B ...], each RUN_FOLDER:POLICY")
+    p.add_argument("--times", type=float, default=1.0, help="compare A with TIMES x B")
     args = p.parse_args()
     if len(args.pairs) % 2:
         raise SystemExit("give the runs in pairs: A B [A B ...]")
@@ -37,7 +41,8 @@ def main() -> None:
         va, vb = per_seed(a), per_seed(b)
         print(f"{a}: {', '.join(f'{v:.1f}' for v in va)}")
         print(f"{b}: {', '.join(f'{v:.1f}' for v in vb)}")
-        print(comparison_line(f"{a} vs {b}", paired_comparison(va, vb)))
+        label = f"{a} vs {b}" if args.times == 1 else f"{a} vs {args.times} x {b}"
+        print(comparison_line(label, paired_comparison(va, vb, times=args.times)))
 
 
 if __name__ == "__main__":

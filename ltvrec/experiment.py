@@ -231,6 +231,13 @@ def run_experiment(
         comparisons["ppo-fitted vs ppo-true"] = paired_comparison(
             per_seed["ppo-fitted"], per_seed["ppo-true"]
         )
+    # Issue 14's sim-to-real criteria, seed by seed: ppo-fitted earns at least 0.9x what
+    # ppo-true earns, and at least 1.2x the click oracle, in the truth.
+    for times, b in ((0.9, "ppo-true"), (1.2, "greedy-oracle")):
+        if b in per_seed:
+            comparisons[f"ppo-fitted vs {times} x {b}"] = paired_comparison(
+                per_seed["ppo-fitted"], per_seed[b], times=times
+            )
     report = {
         "seeds": seeds,
         "log_users": log_users,

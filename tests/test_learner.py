@@ -361,6 +361,19 @@ def test_paired_comparison_by_hand() -> None:
         paired_comparison([1.0, 2.0], [1.0])
 
 
+def test_paired_comparison_against_a_multiple() -> None:
+    # A at 95-96% of B on every seed: below B, above 0.9 x B.
+    a, b = [9.5, 9.6, 9.55], [10.0, 10.0, 10.0]
+    assert paired_comparison(a, b)["verdict"] == "loses"
+    r = paired_comparison(a, b, times=0.9)
+    assert r["differences"] == pytest.approx([0.5, 0.6, 0.55]) and r["verdict"] == "wins"
+    assert r["relative"] == pytest.approx(9.55 / 9.0 - 1) and r["times"] == 0.9
+    assert paired_comparison(a, b, times=1.2)["verdict"] == "loses"
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="times must be a positive number"):
+            paired_comparison(a, b, times=bad)
+
+
 def test_policies_that_leave_the_logs_range_are_warned_about() -> None:
     rows: list[dict[str, Any]] = [
         {"policy": "ppo", "outside_support": MAX_POLICY_OUTSIDE + 0.001},

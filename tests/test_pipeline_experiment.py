@@ -48,6 +48,12 @@ def test_experiment_writes_a_complete_report(tmp_path: Path) -> None:
     # Each trained policy beside its own step-0 self, paired.
     for name in ("ppo-fitted", "ppo-true"):
         assert f"{name} vs {name} (start, step 0)" in report["comparisons"]
+    # Issue 14's ratios, seed by seed: ppo-fitted - 0.9 x ppo-true, - 1.2 x greedy-oracle.
+    for times, b in ((0.9, "ppo-true"), (1.2, "greedy-oracle")):
+        c = report["comparisons"][f"ppo-fitted vs {times} x {b}"]
+        want = by["ppo-fitted"]["value_per_seed"][0] - times * by[b]["value_per_seed"][0]
+        assert c["differences"] == [pytest.approx(want)]
+        assert f"ppo-fitted vs {times} x {b}: mean paired difference" in text
     # One seed: no seed-level interval, so no claim either way.
     assert all(c["verdict"] == "not established" for c in report["comparisons"].values())
     # Fidelity where policies go: every policy, its true value the table's, and the
