@@ -30,7 +30,10 @@ alone (no recommendation), and ``--members-set key=value ...`` sets more of the 
 ``--summarize`` concatenates each estimator's rows over the parts in the order given, so
 the parts of a weighting-only run (``--members 0``) and of an ``--only-model-based`` run
 of the same replicates summarize as one study, recommendation included (give each run's
-parts in replicate order; parts whose truth differs are refused).
+parts in replicate order; parts whose truth differs are refused). With ``--scale S ...``
+it also gives each model-based estimate's coverage had every interval's half-width been
+S times as wide around the same point (what a narrower rule, e.g. more members' t
+quantile, would buy at the same spread).
 
     .venv/bin/python benchmarks/ope_coverage.py [--replicates 100] [--users 1000]
     .venv/bin/python benchmarks/ope_coverage.py --targets far --ppo runs/kw-default/seed0/ppo-true \
@@ -101,9 +104,10 @@ def far_targets(world: KnownWorld, ppo: str | None, temps: list[float]) -> dict[
     return out
 
 
-def summarize(paths: list[str]) -> str:
+def summarize(paths: list[str], scales: list[float] | None = None) -> str:
     """The tables of one study from its ``--json`` parts (replicates concatenated in the
-    order given), with the report's recommendation rule applied to every replicate."""
+    order given), with the report's recommendation rule applied to every replicate, and
+    with ``scales`` the model-based coverage at scaled half-widths."""
     from ltvrec.ope_report import recommend
 
     parts = [json.loads(Path(p).read_text()) for p in paths]
@@ -121,6 +125,10 @@ def summarize(paths: list[str]) -> str:
         for target, rows in part["diagnostics"].items():
             diagnostics.setdefault(target, []).extend(rows)
     guesses = guess_table(truth, results)
+    if scales:
+        members = int(parts[0]["args"]["members"])
+        scaled = scaled_coverage(truth, results, scales, members)
+        guesses = "\n\n".join(t for t in (guesses, scaled) if t)
     if not diagnostics:  # an --only-model-based study: no recommendation to apply
         return table(truth, results) + ("\n\n" + guesses if guesses else "")
     lines = [table(truth, results), "", "| target | recommended (share of replicates) | "
@@ -177,9 +185,14 @@ def main() -> None:
     p.add_argument("--json", type=str, default=None, help="also write every replicate here")
     p.add_argument("--summarize", type=str, nargs="+", default=None,
                    help="only print the tables of these --json parts (one study)")  # fmt: skip
+    p.add_argument("--scale", type=float, nargs="+", default=None,
+                   help="with --summarize: model-based coverage at these multiples of each "
+                   "interval's half-width")  # fmt: skip
     args = p.parse_args()
+    if args.scale and (not args.summarize or min(args.scale) <= 0):
+        raise SystemExit("--scale takes positive multiples, and only with --summarize")
     if args.summarize:
-        print(summarize(args.summarize))
+        print(summarize(args.summarize, args.scale))
         return
     world = KnownWorld()
     if args.model:
@@ -289,6 +302,42 @@ def guess_table(truth: dict[str, float], results: dict[tuple[str, str], list[Any
         hit = np.array([r["ci"][0] <= truth[target] <= r["ci"][1] for r in rows])
         cov = [f"{hit[m].mean():.2f} ({m.sum()})" if m.any() else "-" for m in (flag, ~flag)]
         lines.append(f"| {target} | {flag.mean():.0%} | {cov[0]} | {cov[1]} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
+def scaled_coverage(
+    truth: dict[str, float],
+    results: dict[tuple[str, str], list[Any]],
+    scales: list[float],
+    members: int,
+) -> str:
+    """Per target, the model-based estimate's coverage had each interval's half-width
+    been ``s`` times as wide around its midpoint, for each ``s`` in ``scales``; and how
+    its ``sd`` (half-width over ``t(0.975, members - 1)``) compares with the estimates'
+    actual spread around their mean, and how much it varies (coefficient of variation;
+    ``members - 1`` degrees of freedom make it 0.52 for 3 members)."""
+    from scipy import stats
+
+    t = float(stats.t.ppf(0.975, members - 1))
+    head = " | ".join(f"half-width x {s:g}" for s in scales)
+    lines = [
+        f"| target | {head} | median half-width / RMSE | median sd / actual sd | CV of sd |",
+        "|---|" + "---|" * (len(scales) + 3),
+    ]
+    for (target, est), rows in results.items():
+        if est != "model-based":
+            continue
+        lo, hi = (np.array([r["ci"][k] for r in rows]) for k in (0, 1))
+        mid, half = (lo + hi) / 2, (hi - lo) / 2
+        cov = [np.mean(np.abs(truth[target] - mid) <= s * half) for s in scales]
+        value = np.array([r["value"] for r in rows])
+        rmse = float(np.sqrt(np.mean((value - truth[target]) ** 2)))
+        spread = [
+            np.median(half) / rmse,
+            np.median(half) / t / value.std(),
+            half.std() / half.mean(),
+        ]
+        lines.append(f"| {target} | " + " | ".join(f"{c:.2f}" for c in [*cov, *spread]) + " |")
     return "\n".join(lines) if len(lines) > 2 else ""
 
 
