@@ -282,8 +282,11 @@ def estimate_row(e: Any) -> dict[str, Any]:
     row = {"value": e.value, "ci": list(e.ci), "normal_ci": list(e.normal_ci), "ess": e.ess,
            "n": e.n}  # fmt: skip
     sessions = e.params.get("members_sessions_per_user")
-    if sessions is not None:  # what the report's guess rule reads
-        row["params"] = {"members_sessions_per_user": [float(x) for x in sessions]}
+    if sessions is not None:  # what the report's guess rule reads, and each member's value
+        row["params"] = {
+            "members_sessions_per_user": [float(x) for x in sessions],
+            "members": [float(x) for x in e.params["members"]],
+        }
     return row
 
 
