@@ -6,7 +6,9 @@ seeds (same worlds, logs and evaluation users): each ``A`` against ``B``, where 
         runs/kw-cons-text:ppo-fitted [A B ...]
 
 ``--times R`` compares each ``A`` with ``R x B`` (per seed ``A - R B``): "wins" then says
-A earns at least R times B, seed by seed.
+A earns at least R times B, seed by seed. ``RUN_1+RUN_2:POLICY`` puts the seeds of
+several runs end to end (e.g. worlds 0-4 and, with ``--set world.seed=5``, worlds 5-9);
+pair it with the same runs, in the same order, on the other side.
 """
 
 from __future__ import annotations
@@ -19,9 +21,13 @@ from ltvrec.agents.evaluation import comparison_line, paired_comparison
 
 
 def per_seed(spec: str) -> list[float]:
-    folder, sep, policy = spec.rpartition(":")
+    folders, sep, policy = spec.rpartition(":")
     if not sep:
         raise SystemExit(f"expected RUN_FOLDER:POLICY, got {spec!r}")
+    return [v for folder in folders.split("+") for v in _run_values(folder, policy)]
+
+
+def _run_values(folder: str, policy: str) -> list[float]:
     table = json.loads((Path(folder) / "report.json").read_text())["table"]
     for row in table:
         if row["policy"] == policy:

@@ -61,8 +61,34 @@ def test_experiment_writes_a_complete_report(tmp_path: Path) -> None:
     fid = report["fidelity_where_policies_go"]
     assert list(fid["policies"]) == [*names, "quality-aware-oracle (2.0)"]
     for name in names:
-        assert fid["policies"][name]["true"] == pytest.approx(by[name]["value"])
+        row = fid["policies"][name]
+        assert row["true"] == pytest.approx(by[name]["value"])
+        # Seed by seed: the values, their relative error and the count within 10%.
+        assert row["true_per_seed"] == pytest.approx(by[name]["value_per_seed"])
+        (fitted,), (true,) = row["fitted_per_seed"], row["true_per_seed"]
+        (err,) = row["relative_error_per_seed"]
+        assert err == pytest.approx(fitted / true - 1.0)
+        assert row["seeds_within_tolerance"] == int(abs(err) <= 0.10)
     assert -1.0 <= fid["spearman_mean"] <= 1.0 and "Spearman rank correlation" in text
+    assert "| seeds within 10% |" in text
+
+
+def test_fidelity_summary_counts_the_seeds_within_ten_percent() -> None:
+    from ltvrec.experiment import _fidelity_summary
+
+    def seed(fitted: float, true: float) -> dict[str, object]:
+        row = {"policy": "p", "fitted": fitted, "true": true, "outside_support": 0.0,
+               "relative_error": fitted / true - 1.0}  # fmt: skip
+        return {"rows": [row], "spearman": 1.0}
+
+    # Just inside 10% on either side, just outside on either side, by magnitude.
+    out = _fidelity_summary([seed(43.9, 40.0), seed(45.1, 50.0), seed(44.1, 40.0),
+                             seed(44.9, 50.0)])["policies"]["p"]  # fmt: skip
+    assert out["relative_error_per_seed"] == pytest.approx([0.0975, -0.098, 0.1025, -0.102])
+    assert out["seeds_within_tolerance"] == 2
+    assert out["fitted_per_seed"] == [43.9, 45.1, 44.1, 44.9]
+    # The pooled column stays the ratio of the means, not the mean of the ratios.
+    assert out["relative_error"] == pytest.approx(178.0 / 180.0 - 1.0)
 
 
 @pytest.mark.slow
