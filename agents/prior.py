@@ -43,7 +43,9 @@ def consequence_prior(model: FittedSimulator) -> np.ndarray | None:
     """``[N]`` float32: the item consequences ``model`` was fitted with
     (``FitConfig.item_consequences``: what consuming each item does to the user's later
     session ends, estimated from the log; the last column of its item vectors),
-    standardised over items; None for a fit without them.
+    standardised over items and times the column's split-half reliability (1 unless the
+    fit shrank the consequences, :func:`~ltvrec.simulators.consequence.cross_fitted`):
+    a column the log does not back starts no policy; None for a fit without them.
 
     It is the third signal of the start (``greedy + r x consequence``, a log-buildable
     ranking that trades clicks for what the log says an item does afterwards). Being
@@ -53,7 +55,8 @@ def consequence_prior(model: FittedSimulator) -> np.ndarray | None:
     if not fit_config_of(model).item_consequences:
         return None
     c = model.item_embeddings[:, -1].astype(np.float64)
-    return ((c - c.mean()) / max(float(c.std()), 1e-12)).astype(np.float32)
+    reliability = float(model.meta.get("fit", {}).get("consequence_reliability", 1.0))
+    return (reliability * (c - c.mean()) / max(float(c.std()), 1e-12)).astype(np.float32)
 
 
 def signal_arrays(model: FittedSimulator, probe_states: np.ndarray) -> dict[str, np.ndarray]:

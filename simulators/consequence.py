@@ -18,10 +18,11 @@ satisfaction-like effect outlives a session), with the L2 penalty of the leave m
 The consequence of item ``j`` is minus its coefficient: positive for items after which
 users stay. Items never consumed get 0 (the penalty keeps their coefficient there).
 
-:func:`with_consequences` appends it, scaled to the text columns' typical size, to the
-item vectors, so every block of the user state built from consumed items (``interest``,
-``last_item``) and every component model that reads the state or the item vectors sees
-it; :func:`cross_fitted` does so for fitting, with each user's states built from the
+:func:`with_consequences` appends it, scaled to the text columns' typical size (times
+its split-half reliability when shrunk, :func:`cross_fitted`), to the item vectors, so
+every block of the user state built from consumed items (``interest``, ``last_item``)
+and every component model that reads the state or the item vectors sees it;
+:func:`cross_fitted` does so for fitting, with each user's states built from the
 consequences estimated without that user. Measured in docs/simulators.md ("Where the
 errors come from, and item consequences").
 """
@@ -178,6 +179,26 @@ def shrunk_to_text(
     return prediction + weight * (np.asarray(consequence, dtype=np.float64) - prediction)
 
 
+def split_half_reliability(half_a: np.ndarray, half_b: np.ndarray) -> float:
+    """The reliability of a per-item column estimated on all users, read off two estimates
+    from disjoint halves of them: their correlation over items ``r``, stepped up to the
+    whole log by Spearman-Brown, ``2 r / (1 + r)``, clipped to ``[0, 1]`` (0 when the
+    halves do not agree at all, or either has no spread).
+
+    Unlike :func:`split_half_kappa`, which compares the halves' departures from one shared
+    text prediction, each half here carries its own text prediction, so a text direction
+    that one log's noise happens to favour (in the known world without a trade-off: the
+    clickbait class) does not count as agreement."""
+    a = np.asarray(half_a, dtype=np.float64)
+    b = np.asarray(half_b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"expected two estimates of the same items, got {a.shape} and {b.shape}")
+    if len(a) < 3 or a.std() == 0 or b.std() == 0:
+        return 0.0
+    r = float(np.corrcoef(a, b)[0, 1])
+    return float(np.clip(2 * r / (1 + r), 0.0, 1.0)) if r > 0 else 0.0
+
+
 def consumption_counts(
     traj: Trajectories, n_items: int, rows: np.ndarray | None = None
 ) -> np.ndarray:
@@ -193,10 +214,19 @@ def cross_fitted(
     traj: Trajectories,
     cfg: FitConfig,
     folds: int = 2,
-) -> tuple[np.ndarray, Trajectories, np.ndarray]:
+) -> tuple[np.ndarray, Trajectories, np.ndarray, float]:
     """The item vectors with the consequence column, the log replayed for fitting the
-    component models, and the consequences ``[N]`` themselves; *cross-fitted*: each
-    user's states carry the consequences estimated without that user's fold.
+    component models, the consequences ``[N]`` themselves, and the column's reliability;
+    *cross-fitted*: each user's states carry the consequences estimated without that
+    user's fold.
+
+    With ``cfg.shrink_consequences`` the column's spread is the text columns' typical
+    one times its split-half reliability (:func:`split_half_reliability` of the two
+    folds' shrunk estimates): a column the log cannot reproduce from half its users is
+    mostly its text prediction's noise, and scaled to full size it would read to every
+    model (and to the start, :func:`~ltvrec.agents.prior.consequence_prior`) as loud as
+    a real one. Measured in docs/simulators.md ("How much of the shrunk column the log
+    backs"). Without shrinking the reliability is 1, as the raw column always was.
 
     Why: a column estimated from the very session ends the leave model is then fitted on
     explains them in-sample, noise included, and the leave model leans on it more than
@@ -228,11 +258,16 @@ def cross_fitted(
         ]
         kappa = split_half_kappa(raw[1], raw[2], counts[1], counts[2], t[0])
         raw = [shrunk_to_text(c, p, m, kappa) for c, p, m in zip(raw, t, counts, strict=True)]
+        # The folds' rows are disjoint halves of the users: how far they agree on the
+        # shrunk column (each with its own text prediction) is how far to believe it.
+        reliability = split_half_reliability(raw[1], raw[2])
+    else:
+        reliability = 1.0
     full = raw[0]
     merged: dict[str, np.ndarray] = {}
     for k in range(folds):
         out_of_fold = raw[k + 1]
-        vectors = with_consequences(item_vectors, out_of_fold, like=full)
+        vectors = with_consequences(item_vectors, out_of_fold, like=full, reliability=reliability)
         encoder = UserStateEncoder(
             vectors, decay=cfg.state_decay, engagement_decays=cfg.engagement_decays
         )
@@ -241,22 +276,29 @@ def cross_fitted(
         for name in ("before", "after"):
             part = getattr(replayed, name)
             merged[name] = np.where(mine, part, merged[name]) if name in merged else part
-    return with_consequences(item_vectors, full), replace(traj, **merged), full
+    vectors = with_consequences(item_vectors, full, reliability=reliability)
+    return vectors, replace(traj, **merged), full, reliability
 
 
 def with_consequences(
-    item_vectors: np.ndarray, consequence: np.ndarray, like: np.ndarray | None = None
+    item_vectors: np.ndarray,
+    consequence: np.ndarray,
+    like: np.ndarray | None = None,
+    reliability: float = 1.0,
 ) -> np.ndarray:
     """``[N, d + 1]``: the item vectors with the consequence appended as the last column,
     centred and rescaled so that its standard deviation over items is the text columns'
-    median one (a column far larger or smaller than the rest would dominate, or vanish
-    under, the L2 penalties of the models that read it); with ``like``, centred and
-    scaled as ``like`` would be (the same units for every fold's estimate)."""
+    median one times ``reliability`` (a column far larger or smaller than the rest would
+    dominate, or vanish under, the L2 penalties of the models that read it; one the log
+    does not back should vanish); with ``like``, centred and scaled as ``like`` would be
+    (the same units for every fold's estimate)."""
     emb = np.asarray(item_vectors, dtype=np.float32)
     c = np.asarray(consequence, dtype=np.float64)
     ref = c if like is None else np.asarray(like, dtype=np.float64)
     if c.shape != (emb.shape[0],) or ref.shape != c.shape:
         raise ValueError(f"expected one consequence per item ({emb.shape[0]}), got {c.shape}")
+    if not 0.0 <= reliability <= 1.0:
+        raise ValueError(f"expected a reliability in [0, 1], got {reliability}")
     sd = float(ref.std())
-    scale = float(np.median(emb.std(axis=0))) / sd if sd > 0 else 0.0
+    scale = reliability * float(np.median(emb.std(axis=0))) / sd if sd > 0 else 0.0
     return np.hstack([emb, ((c - ref.mean()) * scale)[:, None].astype(np.float32)])

@@ -135,7 +135,12 @@ class FitConfig:
     predicts, the more the fewer consumptions the log holds of it (empirical Bayes,
     :func:`~ltvrec.simulators.consequence.shrunk_to_text`), so an item's extreme
     estimate is believed only as far as the log backs it, and an item nobody consumed
-    gets its text's prediction, as a new item does."""
+    gets its text's prediction, as a new item does. The column is then as loud as two
+    halves of the users agree on it (its split-half reliability,
+    :func:`~ltvrec.simulators.consequence.split_half_reliability`, recorded in the
+    simulator's ``meta["fit"]["consequence_reliability"]``): where nothing an item does
+    outlasts the click, the shrunk column is its text prediction's noise, and it fades
+    to about nothing instead of reading as a real effect."""
     engagement_decays: tuple[float, ...] = ()
     """Per-request decays of the state's engagement memory, which every component model
     then reads (``()``, the default: none; see encoders/state.py)."""

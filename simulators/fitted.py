@@ -481,8 +481,11 @@ def fit_simulator(
     if cfg.item_consequences:
         # Estimated on the text-only state, the consequences become a column of the item
         # vectors; the training states carry them cross-fitted (see cross_fitted).
-        emb, traj, consequence = cross_fitted(log, catalog, emb, traj, cfg)
-        consequence_info = {"items_with_consequence": int((consequence != 0).sum())}
+        emb, traj, consequence, reliability = cross_fitted(log, catalog, emb, traj, cfg)
+        consequence_info = {
+            "items_with_consequence": int((consequence != 0).sum()),
+            "consequence_reliability": reliability,
+        }
     std = Standardizer.fit(traj.before)
     xb, xa = std(traj.before), std(traj.after)
     layout = StateLayout(emb.shape[1], cfg.engagement_decays)  # emb may have grown a column

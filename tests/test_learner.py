@@ -138,6 +138,14 @@ def test_a_start_with_item_consequences_is_greedy_plus_consequence_at_step_0(
     assert prior is not None and consequence_prior(fitted) is None
     c = sim.item_embeddings[:, -1]
     np.testing.assert_allclose(prior, (c - c.mean()) / c.std(), rtol=1e-5, atol=1e-6)
+    # A shrunk column the log backs only in part starts policies at that share of its size.
+    import copy
+
+    part = copy.copy(sim)
+    part.meta = {**sim.meta, "fit": {**sim.meta["fit"], "consequence_reliability": 0.25}}
+    scaled = consequence_prior(part)
+    assert scaled is not None
+    np.testing.assert_allclose(scaled, 0.25 * prior, rtol=1e-6, atol=1e-7)
     # By hand: greedy-model's scores over their spread, plus r x the standardised column.
     state = _visited_states(sim)
     _, _, probe = obs_statistics(sim, 32)
