@@ -56,7 +56,7 @@ def main() -> None:
         best = np.sort(q)[-10:].mean()
         for shrink in (False, True):
             fit = FitConfig(item_consequences=True, shrink_consequences=shrink, seed=seed)
-            _, _, c = cross_fitted(log, catalog, emb, traj, fit)
+            _, _, c, _ = cross_fitted(log, catalog, emb, traj, fit)
             top = q[np.argsort(-c)[:10]].mean()
             print(
                 f"| {seed} | {'shrunk' if shrink else 'raw'} | "
