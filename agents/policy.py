@@ -277,7 +277,10 @@ class SlateActorCriticPolicy(ActorCriticPolicy):
             }
         start = getattr(self, "item_bias_start", None)
         if start is not None:
-            arrays["text_bias"] = linear_map(self.item_embeddings.numpy(), start.numpy())
+            # In float32, as a bundle saves it: the rows a bundle rebuilds from its saved
+            # arrays are then these rows, bit for bit.
+            bias = linear_map(self.item_embeddings.numpy(), start.numpy())
+            arrays["text_bias"] = bias.astype(np.float32)
         return TextMap.from_arrays(self.table_layout, arrays)
 
     def prepare_items(self, table: th.Tensor | None = None) -> th.Tensor:
